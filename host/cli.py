@@ -1,0 +1,250 @@
+"""The ``host`` command: argument parsing only; every command calls one library function.
+
+Errors a user can cause come out as one line, ``host: error: ...``, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from host.errors import FlipLabError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other error
+        raise FlipLabError(f"{message} (see '{self.prog} --help')")
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed {text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed {value} is negative")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
+def _bit_positions(text: str) -> list[int | str]:
+    out: list[int | str] = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part == "msb":
+            out.append("msb")
+            continue
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bit position {part!r} is neither an integer "
+                                             f"nor 'msb'") from None
+    return out
+
+
+def _emit(args: argparse.Namespace, result: dict, table: str) -> None:
+    print(json.dumps(result, indent=2) if args.json else table)
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from host.export import CodecPlan, build_image, file_sha256
+    from host.image import manifest_path_for, write_image
+    from host.model import load_model
+    from host.models import resolve_model
+
+    model_path = resolve_model(args.model)
+    plan = CodecPlan(args.codec, tuple(CodecPlan.parse_override(o) for o in args.override),
+                     args.range)
+    ws = load_model(model_path, binarize=args.binarize)
+    image, report = build_image(ws, plan, source=Path(model_path).name,
+                                source_sha256=file_sha256(model_path))
+    manifest = manifest_path_for(args.output)
+    write_image(image, args.output)
+    write_image(image, manifest, manifest=True)
+    result = {"image": str(args.output), "manifest": str(manifest), "tensors": report.tensors,
+              "weights": report.weights, "payload_bytes": report.payload_bytes,
+              "bits_per_weight": report.payload_bytes * 8 / max(report.weights, 1),
+              "codecs": report.codecs}
+    rows = [(spec, n) for spec, n in report.codecs.items()]
+    _emit(args, result, f"wrote {args.output} ({report.tensors} tensors, {report.weights} weights, "
+                        f"{report.payload_bytes} payload bytes) and {manifest}\n"
+                        + tabulate(rows, headers=["codec", "weights"]))
+
+
+def cmd_inject(args: argparse.Namespace) -> None:
+    from host.channels import parse_channel
+    from host.image import read_image, write_image
+    from host.inject import inject
+
+    channel = parse_channel(args.channel)
+    image = read_image(args.image, args.manifest)
+    noisy, report = inject(image, channel, seed=args.seed, trial=args.trial,
+                           tensors=args.tensors, bit_positions=args.bits)
+    write_image(noisy, args.output)
+    result = {"image": str(args.output), "channel": args.channel, "seed": args.seed,
+              "trial": args.trial, "flips": report.flips, "zero_to_one": report.zero_to_one,
+              "one_to_zero": report.one_to_zero, "payload_bits": image.payload_bits}
+    _emit(args, result, f"wrote {args.output}: {report.flips} bit flips "
+                        f"({report.zero_to_one} 0->1, {report.one_to_zero} 1->0) in "
+                        f"{image.payload_bits} payload bits")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from host.evaluate import evaluate
+
+    result = evaluate(image=args.image, manifest=args.manifest, data=args.data,
+                      samples=args.samples, normalize=args.normalize, channel=args.channel,
+                      seed=args.seed, trial=args.trial, strategy=args.strategy,
+                      board=args.board)
+    out = result.to_json()
+    summary = (f"accuracy {out['accuracy']:.4f} ({out['correct']}/{out['samples']}), "
+               f"nulled weights {out['nulled']}, corrected bits {out['corrected']}"
+               + (f", bit flips {out['flips']}" if out["flips"] is not None else ""))
+    _emit(args, out, summary)
+
+
+def cmd_inspect(args: argparse.Namespace) -> None:
+    from host.image import describe, read_image
+
+    info = describe(read_image(args.image, args.manifest))
+    rows = [(t["name"], t["layer"], t["role"], "x".join(map(str, t["shape"])), t["codec"],
+             f"{t['bits_per_weight']:.3g}", t["bit_offset"], t["count"]) for t in info["tensors"]]
+    m = info["model"]
+    head = (f"FlipLab image v{info['format_version']}, {info['word_bits']}-bit words, "
+            f"{info['payload_bytes']} payload bytes, {info['weights']} weights, "
+            f"model {m.get('source') or '?'} (input {m['input']} {m['input_shape']}, "
+            f"output {m['output']})")
+    _emit(args, info, head + "\n" + tabulate(
+        rows, headers=["tensor", "layer", "role", "shape", "codec", "bits/w", "bit offset",
+                       "weights"]))
+
+
+def cmd_diff(args: argparse.Namespace) -> None:
+    from host.diff import diff_images
+    from host.image import read_image, read_like
+
+    golden = read_image(args.golden, args.manifest)
+    result = diff_images(golden, read_like(args.other, golden))
+    rows = [(t["tensor"], t["bits"], t["errors"], t["zero_to_one"], t["one_to_zero"],
+             " ".join(str(a + b) for a, b in zip(t["per_position"]["zero_to_one"],
+                                                  t["per_position"]["one_to_zero"])))
+            for t in result["tensors"]]
+    head = (f"{result['errors']} bit errors in {result['payload_bits']} payload bits "
+            f"(BER {result['ber']:.3g}; {result['zero_to_one']} 0->1, {result['one_to_zero']} "
+            f"1->0; {result['outside_tensors']} outside tensors)")
+    _emit(args, result, head + "\n" + tabulate(
+        rows, headers=["tensor", "bits", "errors", "0->1", "1->0", "errors by bit position 0.."]))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from host.demo import run_demo
+
+    run_demo(out_dir=Path(args.out), json_out=args.json)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="host", description="FlipLab: neural-network weights in noisy memory.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    e = sub.add_parser("export", help="write a model's weights into a memory image")
+    e.add_argument("model", help="ONNX model file, or the name of a bundled model (digits_mlp, ...)")
+    e.add_argument("--codec", help="default codec for non-binarized tensors (fixed8, parity8, "
+                                   "hamming8, float16, int8, secded(parity8), ...)")
+    e.add_argument("--override", action="append", default=[], metavar="PATTERN=CODEC",
+                   help="codec for tensors/layers matching PATTERN (repeatable; first match wins)")
+    e.add_argument("--range", default="model", choices=("model", "tensor", "channel"),
+                   help="quantisation range per model (default), tensor or output channel")
+    e.add_argument("--binarize", action="append", default=[], metavar="PATTERN",
+                   help="store these layers' weights as 1-bit signs (repeatable)")
+    e.add_argument("-o", "--output", required=True, type=Path, help="image file to write")
+    e.set_defaults(func=cmd_export)
+
+    i = sub.add_parser("inject", help="inject bit errors into an image's payload")
+    i.add_argument("image", type=Path)
+    i.add_argument("--manifest", type=Path, help="manifest, when IMAGE is a raw payload dump")
+    i.add_argument("--channel", required=True,
+                   help="error model: bsc:P, asym:P01,P10, stuck:F,S[,seed=D], none")
+    i.add_argument("--seed", type=_seed, default=0, help="campaign seed (default 0)")
+    i.add_argument("--trial", type=_seed, default=0, help="trial index (default 0)")
+    i.add_argument("--tensors", action="append", metavar="PATTERN",
+                   help="only these tensors/layers (repeatable fnmatch patterns)")
+    i.add_argument("--bits", type=_bit_positions, metavar="POSITIONS",
+                   help="only these bit positions in each code, e.g. 'msb' or '7,6'")
+    i.add_argument("-o", "--output", required=True, type=Path)
+    i.set_defaults(func=cmd_inject)
+
+    v = sub.add_parser("eval", help="evaluate a model from a memory image")
+    v.add_argument("--image", required=True, type=Path, help="image file or raw payload dump")
+    v.add_argument("--manifest", type=Path, help="manifest of the golden image, for a raw dump")
+    v.add_argument("--data", default="digits",
+                   help="dataset: digits (embedded), a .npz with x_test/y_test, or MNIST IDX files")
+    v.add_argument("--samples", type=_positive, help="evaluate only the first N samples")
+    v.add_argument("--normalize", default="unit",
+                   help="input normalisation: unit (pixels to [0, 1]), none, meanstd:M,S, binary")
+    v.add_argument("--channel", help="inject errors in memory before evaluating (e.g. bsc:1e-3)")
+    v.add_argument("--seed", type=_seed, default=0)
+    v.add_argument("--trial", type=_seed, default=0)
+    v.add_argument("--strategy", default="session", choices=("session", "inputs"),
+                   help="how weights reach onnxruntime (docs/benchmarks.md)")
+    v.add_argument("--board", metavar="PORT",
+                   help="write the payload to the board on PORT, read it back, evaluate that")
+    v.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("inspect", help="show an image's layout and codecs")
+    s.add_argument("image", type=Path)
+    s.add_argument("--manifest", type=Path)
+    s.set_defaults(func=cmd_inspect)
+
+    d = sub.add_parser("diff", help="bit errors of a noisy image or dump against the golden one")
+    d.add_argument("golden", type=Path)
+    d.add_argument("other", type=Path, help="noisy image, or a raw payload dump of the same size")
+    d.add_argument("--manifest", type=Path, help="manifest, when GOLDEN is itself a raw dump")
+    d.set_defaults(func=cmd_diff)
+
+    m = sub.add_parser("demo", help="the main job on the embedded default model and data")
+    m.add_argument("--out", default="runs/demo", help="folder for the demo's files")
+    m.set_defaults(func=cmd_demo)
+
+    for sp in (e, i, v, s, d, m):
+        sp.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    try:
+        from host.board.cli import register as register_board
+    except ImportError:  # the board package is optional at import time only in partial installs
+        pass
+    else:
+        register_board(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        args.func(args)
+    except FlipLabError as exc:
+        print(f"host: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("host: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0

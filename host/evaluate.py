@@ -1,0 +1,38 @@
+"""The ``host eval`` job: an image (from a file, a raw dump + manifest, or a board round trip),
+optionally errors injected in memory, a dataset shaped for the model, one executor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from host.data import load_dataset
+from host.image import read_image
+from host.run import Evaluation, OnnxExecutor, evaluate_image
+
+
+def evaluate(*, image: Path, manifest: Path | None = None, data: str = "digits",
+             samples: int | None = None, normalize: str = "unit", channel: str | None = None,
+             seed: int = 0, trial: int = 0, strategy: str = "session",
+             board: str | None = None) -> Evaluation:
+    """Accuracy of the model stored in ``image`` on ``data`` (see ``host eval --help``)."""
+    img = read_image(image, manifest)
+    flips = None
+    if channel is not None:  # validate the spec before any slow work
+        from host.channels import parse_channel
+        chan = parse_channel(channel)
+    x, y = load_dataset(data, input_shape=img.model["input_shape"], normalize=normalize,
+                        samples=samples)
+    if board is not None:
+        from host.board import roundtrip
+        golden = img
+        dump = roundtrip(golden.payload.tobytes(), board)
+        img = golden.with_payload(np.frombuffer(dump, dtype=np.uint8).copy())
+        flips = int(np.unpackbits(golden.payload ^ img.payload).sum())
+    if channel is not None:
+        from host.inject import inject
+        img, report = inject(img, chan, seed=seed, trial=trial)
+        flips = report.flips + (flips or 0)
+    executor = OnnxExecutor.for_image(img, strategy=strategy)
+    return evaluate_image(img, x, y, executor=executor, flips=flips)

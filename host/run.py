@@ -1,0 +1,164 @@
+"""Inference from a memory image on onnxruntime.
+
+Two ways to give one corrupted variant's weights to onnxruntime, behind one class
+(design decision 4; bench/bench_eval.py measures both, docs/benchmarks.md has the numbers):
+
+- ``"session"`` (default): the graph is kept once, serialised, with every weight initializer
+  marked as external data; each variant builds a fresh session whose initializers are replaced
+  by the decoded arrays (``SessionOptions.add_external_initializers``). Costs a few ms per
+  variant, and onnxruntime keeps its constant-weight (pre-packed) convolution kernels.
+- ``"inputs"``: one session whose weights are graph inputs, fed on every run. No per-variant
+  set-up, but the kernels cannot pre-pack constant weights (slower per sample on CNNs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper
+
+from host.decode import DecodedWeights, decode_weights
+from host.errors import FlipLabError
+from host.export import graph_of
+from host.image import Image
+
+STRATEGIES = ("session", "inputs")
+_PLACEHOLDER_LOCATION = "fliplab-image-payload"
+
+
+def _session_options(threads: int | None) -> ort.SessionOptions:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return so
+
+
+def _with_external_placeholders(graph: onnx.ModelProto, specs: dict[str, tuple]) -> bytes:
+    """The graph plus one initializer per weight whose data is 'external' (supplied per session)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(graph)
+    for name, (shape, dtype) in specs.items():
+        t = TensorProto(name=name, dims=list(shape),
+                        data_type=helper.np_dtype_to_tensor_dtype(np.dtype(dtype)),
+                        data_location=TensorProto.EXTERNAL)
+        for key, value in (("location", _PLACEHOLDER_LOCATION), ("offset", "0"),
+                           ("length", str(int(np.prod(shape)) * np.dtype(dtype).itemsize))):
+            entry = t.external_data.add()
+            entry.key, entry.value = key, value
+        m.graph.initializer.append(t)
+    return m.SerializeToString()
+
+
+def _with_weight_inputs(graph: onnx.ModelProto, specs: dict[str, tuple]) -> bytes:
+    m = onnx.ModelProto()
+    m.CopyFrom(graph)
+    for name, (shape, dtype) in specs.items():
+        m.graph.input.append(helper.make_tensor_value_info(
+            name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(shape)))
+    return m.SerializeToString()
+
+
+class OnnxExecutor:
+    """Runs one graph with many weight variants. ``specs``: {weight name: (shape, dtype)}."""
+
+    def __init__(self, graph: onnx.ModelProto, specs: dict[str, tuple], *,
+                 input_name: str, output_name: str, strategy: str = "session",
+                 threads: int | None = None) -> None:
+        if strategy not in STRATEGIES:
+            raise FlipLabError(f"unknown execution strategy {strategy!r}; choose "
+                               f"{' or '.join(STRATEGIES)}")
+        self.strategy, self.threads = strategy, threads
+        self.input_name, self.output_name = input_name, output_name
+        self._names = list(specs)
+        try:
+            if strategy == "session":
+                self._model = _with_external_placeholders(graph, specs)
+            else:
+                self._model = _with_weight_inputs(graph, specs)
+                self._session = ort.InferenceSession(
+                    self._model, _session_options(threads), providers=["CPUExecutionProvider"])
+        except (ort.capi.onnxruntime_pybind11_state.Fail,
+                ort.capi.onnxruntime_pybind11_state.InvalidGraph,
+                ort.capi.onnxruntime_pybind11_state.InvalidArgument) as exc:
+            raise FlipLabError(f"onnxruntime refused the model: {str(exc).splitlines()[0]}") from None
+
+    @classmethod
+    def for_image(cls, image: Image, **kw) -> "OnnxExecutor":
+        specs = {t.name: (t.shape, t.dtype) for t in image.tensors}
+        return cls(graph_of(image), specs, input_name=image.model["input"],
+                   output_name=image.model["output"], **kw)
+
+    def session(self, weights: dict[str, np.ndarray]) -> "ort.InferenceSession":
+        """A session bound to one variant's weights (``"session"`` strategy)."""
+        so = _session_options(self.threads)
+        values = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(weights[n]))
+                  for n in self._names]
+        so.add_external_initializers(self._names, values)
+        return ort.InferenceSession(self._model, so, providers=["CPUExecutionProvider"])
+
+    def logits(self, weights: dict[str, np.ndarray], x: np.ndarray,
+               batch_size: int = 8192) -> np.ndarray:
+        """Model outputs for samples ``x`` (already shaped like the model input)."""
+        if self.strategy == "session":
+            sess, extra = self.session(weights), {}
+        else:
+            sess, extra = self._session, {n: weights[n] for n in self._names}
+        outs = []
+        for i in range(0, len(x), batch_size):
+            try:
+                outs.append(sess.run([self.output_name],
+                                     {self.input_name: x[i:i + batch_size], **extra})[0])
+            except (ort.capi.onnxruntime_pybind11_state.InvalidArgument,
+                    ort.capi.onnxruntime_pybind11_state.Fail) as exc:
+                raise FlipLabError(f"onnxruntime could not run the data through the model: "
+                                   f"{str(exc).splitlines()[0]}") from None
+        return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
+
+
+@dataclass
+class Evaluation:
+    """The result of evaluating one image on a dataset (keys of ``to_json`` are stable)."""
+
+    predictions: np.ndarray
+    labels: np.ndarray
+    nulled: dict[str, int]
+    corrected: int = 0
+    flips: int | None = None
+    backend: str = "onnxruntime"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def samples(self) -> int:
+        return int(self.labels.size)
+
+    @property
+    def correct(self) -> int:
+        return int(np.sum(self.predictions == self.labels))
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.samples if self.samples else float("nan")
+
+    def to_json(self) -> dict:
+        return {
+            "backend": self.backend, "samples": self.samples, "correct": self.correct,
+            "accuracy": self.accuracy, "nulled": int(sum(self.nulled.values())),
+            "nulled_per_tensor": {k: int(v) for k, v in self.nulled.items()},
+            "detected": int(sum(self.nulled.values())), "corrected": int(self.corrected),
+            "flips": self.flips, "predictions": self.predictions.astype(int).tolist(), **self.extra,
+        }
+
+
+def evaluate_image(image: Image, x: np.ndarray, y: np.ndarray, *,
+                   executor: OnnxExecutor | None = None, flips: int | None = None) -> Evaluation:
+    """Decode the image's weights and classify ``x``; top-1 predictions against labels ``y``."""
+    executor = executor or OnnxExecutor.for_image(image)
+    decoded: DecodedWeights = decode_weights(image)
+    out = executor.logits(decoded.weights, x)
+    predictions = out.reshape(len(x), -1).argmax(axis=1)
+    return Evaluation(predictions, np.asarray(y), decoded.nulled, decoded.corrected, flips)
