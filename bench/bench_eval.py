@@ -1,0 +1,79 @@
+"""Cost of evaluating one corrupted variant vs the clean-inference floor (issue 2 benchmark).
+
+The floor is one onnxruntime pass of the original model over the same images (session created
+and warmed up beforehand). A variant's time covers everything a campaign pays per trial: the
+nested error pattern, the noisy payload, decoding every weight, building the executor's session
+(strategy "session") and the inference pass. Both strategies of host.run are measured in the
+same run; the median over the variants is reported, and the ratio to the median floor.
+
+    .venv/bin/python bench/bench_eval.py                       # MNIST CNN, 10,000 MNIST images
+    .venv/bin/python bench/bench_eval.py --model models/digits_cnn.onnx --data digits
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from host.channels import flip_bits, parse_channel
+from host.data import load_dataset
+from host.decode import decode_weights
+from host.export import CodecPlan, build_image
+from host.model import load_model
+from host.run import OnnxExecutor, _session_options
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=str(SHARED / "models" / "qin_mnist_cnn.onnx"))
+    ap.add_argument("--data", default=str(SHARED / "data" / "mnist.npz"))
+    ap.add_argument("--codec", default="fixed8")
+    ap.add_argument("--rate", type=float, default=1e-3)
+    ap.add_argument("--variants", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    image, _ = build_image(load_model(args.model), CodecPlan(args.codec))
+    x, y = load_dataset(args.data, input_shape=image.model["input_shape"])
+    floor_sess = ort.InferenceSession(args.model, _session_options(args.threads),
+                                      providers=["CPUExecutionProvider"])
+    in_name = floor_sess.get_inputs()[0].name
+    floor_sess.run(None, {in_name: x[:64]})
+    channel, regions = parse_channel(f"bsc:{args.rate}"), image.regions()
+
+    def variant(executor: OnnxExecutor, trial: int) -> float:
+        t0 = time.perf_counter()
+        noisy = image.payload.copy()
+        flip_bits(noisy, channel.pattern(image.payload, regions, seed=1, trial=trial).at(args.rate))
+        weights = decode_weights(image.with_payload(noisy)).weights
+        acc = (executor.logits(weights, x).argmax(1) == y).mean()
+        assert 0 <= acc <= 1
+        return time.perf_counter() - t0
+
+    executors = {s: OnnxExecutor.for_image(image, strategy=s, threads=args.threads)
+                 for s in ("session", "inputs")}
+    times: dict[str, list[float]] = {"floor": [], "session": [], "inputs": []}
+    for trial in range(args.variants):  # interleaved, so machine noise hits all alike
+        t0 = time.perf_counter()
+        floor_sess.run(None, {in_name: x})
+        times["floor"].append(time.perf_counter() - t0)
+        for name, ex in executors.items():
+            times[name].append(variant(ex, trial))
+    floor = statistics.median(times["floor"])
+    print(f"model {Path(args.model).name}, {len(x)} samples, codec {args.codec}, "
+          f"BSC({args.rate}), {args.variants} variants, {args.threads} threads\n")
+    print("| what | median s | ratio to floor |\n|---|---|---|")
+    for name in ("floor", "session", "inputs"):
+        med = statistics.median(times[name])
+        print(f"| {name} | {med:.3f} | {med / floor:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
