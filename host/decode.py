@@ -25,17 +25,6 @@ class DecodedWeights:
         return sum(self.nulled.values())
 
 
-def null_values(entry: TensorEntry, count: int) -> np.ndarray:
-    """The value a nulled weight reads as, per weight of the tensor (flat)."""
-    null = np.asarray(entry.params.get("null_value", 0))
-    if null.size <= 1:
-        return np.full(count, null.item() if null.size else 0)
-    axis = entry.params["quant"]["axis"]
-    shape = [1] * len(entry.shape)
-    shape[axis] = null.size
-    return np.broadcast_to(null.reshape(shape), entry.shape).reshape(-1)
-
-
 def decode_tensor(image: Image, entry: TensorEntry) -> tuple[np.ndarray, int, int]:
     """(values shaped like the tensor, nulled count, corrected bits) of one tensor."""
     codec = entry.codec_obj
@@ -43,7 +32,7 @@ def decode_tensor(image: Image, entry: TensorEntry) -> tuple[np.ndarray, int, in
     values, nulled = codec.decode(codes, entry.params, dtype=np.dtype(entry.dtype))
     if erased is not None and erased.any():
         values = values.copy()
-        values[erased] = null_values(entry, entry.count)[erased]
+        codec.null_fill(values, erased, entry.params)
         nulled = nulled | erased
     return values.reshape(entry.shape), int(np.count_nonzero(nulled)), int(corrected)
 

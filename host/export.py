@@ -90,11 +90,10 @@ def build_image(ws: WeightSet, plan: CodecPlan, *, source: str = "",
     for t, spec in zip(ws.tensors, specs):
         codec = get_codec(spec)
         kind = "int" if np.issubdtype(t.values.dtype, np.integer) else "float"
+        # a nulled QDQ weight reads as its zero point, whose dequantised value is 0
         params = codec.fit(t.values, axis=t.channel_axis, granularity=plan.granularity,
-                           model_range=model_ranges.get((spec, kind)))
-        if t.quant is not None:
-            # a nulled QDQ weight reads as the zero point, whose dequantised value is 0
-            params = {**params, "null_value": t.quant["zero_point"], "quant": t.quant}
+                           model_range=model_ranges.get((spec, kind)),
+                           zero_point=t.quant["zero_point"] if t.quant else None)
         codes = codec.encode(t.values, params)
         stored = codec.stored_bits(t.values.size)
         entries.append(TensorEntry(

@@ -148,7 +148,7 @@ class Image:
         out = []
         for t in self.select(tensors):
             codec = t.codec_obj
-            field_bits = 72 if codec.spec.startswith("secded(") else codec.bits
+            field_bits = codec.field_bits
             n_fields = t.stored_bits // field_bits
             positions = None
             if bit_positions is not None:

@@ -126,3 +126,26 @@ def test_per_channel_range_fits_each_output_channel():
         d = np.moveaxis(decoded[t.name], t.channel_axis, 0).reshape(w.shape)
         step = (w.max(1) - w.min(1)) / 255
         assert np.all(np.abs(d - w) <= step[:, None] / 2 + 1e-6)  # half a step of its own range
+
+
+def test_nulled_qdq_weight_reads_as_its_zero_point():
+    """A parity failure on an asymmetric uint8 code must dequantise to 0: it reads as zp."""
+    from host.image import Image, TensorEntry
+
+    values = np.array([3, 200, 128, 255], np.uint8)
+    codec_spec = "parity(int8)"
+    from host.codecs import get_codec
+    codec = get_codec(codec_spec)
+    params = codec.fit(values, axis=None, granularity="tensor", zero_point=128)
+    seg = codec.pack(codec.encode(values, params))
+    payload = np.zeros(-(-seg.size // 4) * 4, np.uint8)
+    payload[:seg.size] = seg
+    entry = TensorEntry("w", "fc", "MatMul", "weight", (4,), "uint8", codec.spec, params, 0,
+                        codec.stored_bits(4), 4)
+    image = Image([entry], {"input": "x", "input_shape": [1, 4], "output": "y"}, b"", payload)
+    assert np.array_equal(decode_weights(image).weights["w"], values)
+    noisy = payload.copy()
+    noisy[0] ^= 1 << 3  # a data bit of weight 0 (9-bit codes): odd parity
+    d = decode_weights(image.with_payload(noisy))
+    assert d.nulled == {"w": 1}
+    assert d.weights["w"].tolist() == [128, 200, 128, 255]
