@@ -173,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--range", default="model", choices=("model", "tensor", "channel"),
                    help="quantisation range per model (default), tensor or output channel")
     e.add_argument("--binarize", action="append", default=[], metavar="PATTERN",
-                   help="store these layers' weights as 1-bit signs (repeatable)")
+                   help="store the weights of tensors or layers matching this fnmatch pattern "
+                        "(case-sensitive) as 1-bit signs (repeatable)")
     e.add_argument("-o", "--output", required=True, type=Path, help="image file to write")
     e.set_defaults(func=cmd_export)
 

@@ -1,0 +1,123 @@
+"""Small read-only views of an ONNX graph shared by the passes and the weight finder."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+#: Domains of the QONNX / FINN custom ops (both spellings are in use).
+QONNX_DOMAINS = frozenset({"qonnx.custom_op.general", "finn.custom_op.general", "finn"})
+
+
+def is_default_domain(node: onnx.NodeProto) -> bool:
+    """True for ops of the standard ONNX domain."""
+    return node.domain in ("", "ai.onnx")
+
+
+def is_bipolar_quant(node: onnx.NodeProto) -> bool:
+    """True for a QONNX BipolarQuant node (any of its domains)."""
+    return node.op_type == "BipolarQuant" and node.domain in QONNX_DOMAINS
+
+
+def consumers(graph: onnx.GraphProto) -> dict[str, list[tuple[onnx.NodeProto, int]]]:
+    """For each value name, the (node, input index) pairs of the main graph that read it."""
+    readers: dict[str, list[tuple[onnx.NodeProto, int]]] = defaultdict(list)
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            if name:
+                readers[name].append((node, index))
+    return readers
+
+
+def producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
+    """For each value name, the node of the main graph that writes it."""
+    return {name: node for node in graph.node for name in node.output if name}
+
+
+def constant_node_array(node: onnx.NodeProto) -> np.ndarray | None:
+    """The value of a Constant node, or None when it is not a plain tensor constant."""
+    for attribute in node.attribute:
+        if attribute.name == "value":
+            return numpy_helper.to_array(attribute.t)
+        if attribute.name in ("value_float", "value_floats"):
+            return np.array(helper.get_attribute_value(attribute), dtype=np.float32)
+        if attribute.name in ("value_int", "value_ints"):
+            return np.array(helper.get_attribute_value(attribute), dtype=np.int64)
+    return None
+
+
+def constant_array(graph: onnx.GraphProto, name: str) -> np.ndarray | None:
+    """The value of ``name`` when it is an initializer or a Constant node's output, else None."""
+    for tensor in graph.initializer:
+        if tensor.name == name:
+            return numpy_helper.to_array(tensor)
+    for node in graph.node:
+        if node.op_type == "Constant" and is_default_domain(node) and name in node.output:
+            return constant_node_array(node)
+    return None
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    """Version of the standard ONNX opset the model imports."""
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx"):
+            return opset.version
+    return 0
+
+
+def used_names(graph: onnx.GraphProto) -> set[str]:
+    """Every value and node name in the main graph (to make fresh names from)."""
+    names = {tensor.name for tensor in graph.initializer}
+    names.update(value.name for value in graph.input)
+    names.update(value.name for value in graph.output)
+    for node in graph.node:
+        names.add(node.name)
+        names.update(node.input)
+        names.update(node.output)
+    names.discard("")
+    return names
+
+
+def fresh_name(base: str, taken: set[str]) -> str:
+    """``base`` if free, else ``base_1``, ``base_2``…; the result is added to ``taken``."""
+    name, counter = base, 0
+    while name in taken:
+        counter += 1
+        name = f"{base}_{counter}"
+    taken.add(name)
+    return name
+
+
+def drop_stale_value_info(graph: onnx.GraphProto) -> None:
+    """Remove value_info entries (in place) for values no node, input or initializer has."""
+    live = used_names(graph)
+    kept = [value for value in graph.value_info if value.name in live]
+    del graph.value_info[:]
+    graph.value_info.extend(kept)
+
+
+def drop_unused_initializers(graph: onnx.GraphProto, candidates: set[str]) -> None:
+    """Remove (in place) the initializers in ``candidates`` that nothing reads any more."""
+    read = {name for node in graph.node for name in node.input}
+    read.update(value.name for value in graph.output)
+    kept = [t for t in graph.initializer if t.name not in candidates or t.name in read]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+
+
+def drop_unused_opsets(model: onnx.ModelProto, domains: frozenset[str]) -> None:
+    """Remove (in place) opset imports of ``domains`` that no node uses any more."""
+    in_use = {node.domain for node in model.graph.node}
+    kept = [o for o in model.opset_import if o.domain not in domains or o.domain in in_use]
+    del model.opset_import[:]
+    model.opset_import.extend(kept)
+
+
+def copy_model(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A deep copy, so that passes stay pure functions."""
+    result = onnx.ModelProto()
+    result.CopyFrom(model)
+    return result
