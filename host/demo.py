@@ -14,7 +14,7 @@ import numpy as np
 from tabulate import tabulate
 from tqdm import tqdm
 
-from host.channels import parse_channel
+from host.channels import flip_bits, parse_channel
 from host.data import load_dataset
 from host.export import CodecPlan, build_image, file_sha256
 from host.image import manifest_path_for, write_image
@@ -56,8 +56,7 @@ def run_demo(out_dir: Path, *, json_out: bool = False) -> dict:
                 for trial in range(DEMO_TRIALS):
                     pattern = bsc.pattern(image.payload, regions, seed=DEMO_SEED, trial=trial)
                     noisy = image.payload.copy()
-                    flip = pattern.at(rate)
-                    np.bitwise_xor.at(noisy, flip >> 3, (1 << (flip & 7)).astype(np.uint8))
+                    flip_bits(noisy, pattern.at(rate))
                     accs.append(evaluate_image(image.with_payload(noisy), x, y,
                                                executor=executor).accuracy)
                     bar.update()

@@ -1,0 +1,207 @@
+"""Where errors may land: regions of the payload bit stream.
+
+The payload is a little-endian bit stream: payload bit ``i`` is bit ``i % 8`` of byte ``i // 8``
+(docs/image-format.md). A :class:`Region` describes ``n_fields`` fields of ``field_bits`` bits
+each, field ``k`` starting at payload bit ``start_bit + k * field_bits``; only the bit positions
+``j`` in ``positions`` (0 = least significant bit of the field) are *eligible* for errors, all of
+them when ``positions`` is None.
+
+A channel numbers the eligible bits of a region list ``0 .. n_eligible - 1`` (regions taken in
+increasing ``start_bit``; inside a region field by field, inside a field by increasing position)
+and draws its errors over those indices; :class:`RegionLayout` maps such indices back to absolute
+payload bit positions, vectorised. Because regions may not overlap and are taken in address
+order, increasing eligible indices map to increasing payload bits.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from host.errors import FlipLabError
+
+
+def _as_int(value: object, what: str) -> int:
+    """``value`` as a Python int (bool refused), else a FlipLabError naming ``what``."""
+    if isinstance(value, bool):
+        raise FlipLabError(f"{what} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise FlipLabError(f"{what} must be an integer, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Region:
+    """Fields of a payload where bit errors may land.
+
+    Attributes:
+        start_bit: payload bit index (>= 0) of bit 0 of field 0.
+        n_fields: number of fields (>= 0).
+        field_bits: bits per field (>= 1), e.g. the codec's q.
+        positions: eligible bit positions inside each field, each in ``[0, field_bits)``,
+            0 = least significant; None means all ``field_bits`` positions. Stored sorted.
+        tensor: name of the tensor the fields hold (informational only).
+    """
+
+    start_bit: int
+    n_fields: int
+    field_bits: int
+    positions: tuple[int, ...] | None = None
+    tensor: str = ""
+
+    def __post_init__(self) -> None:
+        start = _as_int(self.start_bit, "region start_bit")
+        n_fields = _as_int(self.n_fields, "region n_fields")
+        field_bits = _as_int(self.field_bits, "region field_bits")
+        label = f"region {self.tensor!r}" if self.tensor else "region"
+        if start < 0:
+            raise FlipLabError(f"{label}: start_bit must be >= 0, got {start}")
+        if n_fields < 0:
+            raise FlipLabError(f"{label}: n_fields must be >= 0, got {n_fields}")
+        if field_bits < 1:
+            raise FlipLabError(f"{label}: field_bits must be >= 1, got {field_bits}")
+        positions = self.positions
+        if positions is not None:
+            if isinstance(positions, (str, bytes)) or not isinstance(positions, Sequence):
+                raise FlipLabError(
+                    f"{label}: positions must be a sequence of bit positions or None, "
+                    f"got {positions!r}"
+                )
+            pos = sorted(_as_int(p, f"{label}: bit position") for p in positions)
+            bad = [p for p in pos if not 0 <= p < field_bits]
+            if bad:
+                raise FlipLabError(
+                    f"{label}: bit position {bad[0]} is outside [0, {field_bits - 1}] "
+                    f"for {field_bits}-bit fields"
+                )
+            if len(set(pos)) != len(pos):
+                raise FlipLabError(f"{label}: bit positions repeat in {tuple(positions)}")
+            positions = tuple(pos)
+        object.__setattr__(self, "start_bit", start)
+        object.__setattr__(self, "n_fields", n_fields)
+        object.__setattr__(self, "field_bits", field_bits)
+        object.__setattr__(self, "positions", positions)
+        object.__setattr__(self, "tensor", str(self.tensor))
+
+    @property
+    def end_bit(self) -> int:
+        """One past the last payload bit the region's fields span."""
+        return self.start_bit + self.n_fields * self.field_bits
+
+    @property
+    def eligible_per_field(self) -> int:
+        """Number of eligible bits in one field."""
+        return self.field_bits if self.positions is None else len(self.positions)
+
+    @property
+    def n_eligible(self) -> int:
+        """Number of eligible bits in the region."""
+        return self.n_fields * self.eligible_per_field
+
+
+class RegionLayout:
+    """A validated region list and the map eligible index -> absolute payload bit.
+
+    Args:
+        regions: the regions; they must not overlap. They are taken in increasing
+            ``start_bit`` whatever order they are given in, so the error pattern does not
+            depend on that order.
+        payload_bits: size of the payload in bits; every region must end inside it.
+
+    Raises:
+        FlipLabError: a region is not a :class:`Region`, two regions overlap, or a region
+            ends beyond the payload.
+    """
+
+    def __init__(self, regions: Sequence[Region], payload_bits: int) -> None:
+        if isinstance(regions, Region):
+            regions = [regions]
+        regions = list(regions)
+        for r in regions:
+            if not isinstance(r, Region):
+                raise FlipLabError(f"regions must be host.channels.Region objects, got {r!r}")
+        ordered = sorted(regions, key=lambda r: (r.start_bit, r.end_bit))
+        for r in ordered:
+            if r.end_bit > payload_bits:
+                raise FlipLabError(
+                    f"region {r.tensor!r} spans payload bits [{r.start_bit}, {r.end_bit}) "
+                    f"but the payload has only {payload_bits} bits"
+                )
+        nonempty = [r for r in ordered if r.n_eligible > 0]
+        for a, b in zip(nonempty, nonempty[1:]):
+            if b.start_bit < a.end_bit:
+                raise FlipLabError(
+                    f"regions {a.tensor!r} [{a.start_bit}, {a.end_bit}) and {b.tensor!r} "
+                    f"[{b.start_bit}, {b.end_bit}) overlap"
+                )
+        self.regions: tuple[Region, ...] = tuple(nonempty)
+        self.payload_bits = int(payload_bits)
+        counts = np.array([r.n_eligible for r in self.regions], dtype=np.int64)
+        #: first eligible index of each region; the last entry is the total
+        self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self._start = np.array([r.start_bit for r in self.regions], dtype=np.int64)
+        self._field_bits = np.array([r.field_bits for r in self.regions], dtype=np.int64)
+        self._per_field = np.array([r.eligible_per_field for r in self.regions], dtype=np.int64)
+        tables = [
+            np.arange(r.field_bits, dtype=np.int64)
+            if r.positions is None
+            else np.array(r.positions, dtype=np.int64)
+            for r in self.regions
+        ]
+        self._table_offsets = np.concatenate(
+            [[0], np.cumsum([len(t) for t in tables])]
+        ).astype(np.int64)
+        self._table = np.concatenate(tables) if tables else np.zeros(0, dtype=np.int64)
+        self._contiguous = all(r.positions is None or len(r.positions) == r.field_bits
+                               for r in self.regions)
+
+    @property
+    def n_eligible(self) -> int:
+        """Total number of eligible bits over all regions."""
+        return int(self._offsets[-1])
+
+    def to_bits(self, index: np.ndarray) -> np.ndarray:
+        """Absolute payload bit positions of eligible indices.
+
+        Args:
+            index: int array of eligible indices in ``[0, n_eligible)``.
+
+        Returns:
+            int64 array of payload bit indices, same shape; increasing where ``index`` is.
+        """
+        index = np.asarray(index, dtype=np.int64)
+        if index.size == 0:
+            return np.zeros(index.shape, dtype=np.int64)
+        if index.min() < 0 or index.max() >= self.n_eligible:
+            raise FlipLabError(
+                f"eligible bit index outside [0, {self.n_eligible}) in {self.n_eligible}-bit layout"
+            )
+        if len(self.regions) == 1:
+            r = self.regions[0]
+            if r.positions is None or len(r.positions) == r.field_bits:
+                return index + r.start_bit  # every bit eligible: no field arithmetic
+            region = np.zeros(index.shape, dtype=np.int64)
+            local = index
+        else:
+            region = np.searchsorted(self._offsets, index, side="right") - 1
+            local = index - self._offsets[region]
+        if self._contiguous:
+            return self._start[region] + local
+        per_field = self._per_field[region]
+        field = local // per_field
+        slot = local - field * per_field
+        bit_in_field = self._table[self._table_offsets[region] + slot]
+        return self._start[region] + field * self._field_bits[region] + bit_in_field
+
+    def all_bits(self) -> np.ndarray:
+        """Every eligible payload bit, increasing (size ``n_eligible``; for small layouts)."""
+        return self.to_bits(np.arange(self.n_eligible, dtype=np.int64))
+
+
+def whole_payload(payload_bytes: int, tensor: str = "") -> Region:
+    """One region covering every bit of a ``payload_bytes``-byte payload."""
+    return Region(start_bit=0, n_fields=int(payload_bytes), field_bits=8, tensor=tensor)

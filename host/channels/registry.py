@@ -1,0 +1,132 @@
+"""Channel spec strings: ``parse_channel("bsc:1e-3")`` and the list of families.
+
+Grammar: ``NAME`` or ``NAME:ARG[,ARG...]``; positional arguments are numbers in [0, 1]
+(Python float syntax), keyword arguments ``KEY=VALUE`` follow them. Spaces around tokens are
+ignored.
+
+=========  ==========================  ==============================================
+spec       parameters                  meaning
+=========  ==========================  ==============================================
+none       -                           no errors
+bsc:P      P = RBER                    every eligible bit flips with probability P
+asym:A,B   A = P01, B = P10            stored 0 -> 1 with A, stored 1 -> 0 with B
+stuck:F,S  F = fraction, S = share     fraction F of cells stuck, share S of them at 1;
+[,seed=D]  D = device seed (int >= 0)  map drawn from D only (default 0)
+=========  ==========================  ==============================================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from host.channels.asymmetric import AsymmetricChannel
+from host.channels.base import Channel
+from host.channels.bsc import BinarySymmetricChannel
+from host.channels.noiseless import NoiselessChannel
+from host.channels.stuck import StuckAtChannel
+from host.errors import FlipLabError
+
+
+def _number(text: str, name: str, label: str, spec: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise FlipLabError(
+            f"channel {name!r}: {label} {text!r} is not a number in spec {spec!r}"
+        ) from None
+    if math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise FlipLabError(f"channel {name!r}: {label} = {text} is outside [0, 1] in spec {spec!r}")
+    return value
+
+
+def _integer(text: str, name: str, label: str, spec: str) -> int:
+    if not text.isdigit():
+        raise FlipLabError(
+            f"channel {name!r}: {label} must be a non-negative integer, got {text!r} "
+            f"in spec {spec!r}"
+        )
+    return int(text)
+
+
+# name -> (positional parameter labels, keyword parameters {key: default},
+#          constructor from (numbers, keywords))
+_FAMILIES: dict[
+    str, tuple[tuple[str, ...], dict[str, int], Callable[[list[float], dict[str, int]], Channel]]
+] = {
+    "none": ((), {}, lambda a, k: NoiselessChannel()),
+    "bsc": (("P",), {}, lambda a, k: BinarySymmetricChannel(a[0])),
+    "asym": (("P01", "P10"), {}, lambda a, k: AsymmetricChannel(a[0], a[1])),
+    "stuck": (("F", "S"), {"seed": 0}, lambda a, k: StuckAtChannel(a[0], a[1], device=k["seed"])),
+}
+
+_USAGE = {
+    "none": "none",
+    "bsc": "bsc:P",
+    "asym": "asym:P01,P10",
+    "stuck": "stuck:F,S[,seed=D]",
+}
+
+
+def list_channels() -> list[str]:
+    """The channel families' spec forms, e.g. ``["asym:P01,P10", "bsc:P", ...]``."""
+    return [_USAGE[name] for name in sorted(_FAMILIES)]
+
+
+def parse_channel(spec: str) -> Channel:
+    """The channel a spec string names.
+
+    Args:
+        spec: e.g. ``"bsc:1e-3"``, ``"asym:0.01,0.001"``, ``"stuck:1e-4,0.5,seed=3"``, ``"none"``.
+
+    Raises:
+        FlipLabError: unknown family, wrong number of parameters, a parameter that is not a
+            number or is outside [0, 1], an unknown or malformed keyword.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise FlipLabError(
+            f"channel spec must be a non-empty string such as 'bsc:1e-3', got {spec!r}"
+        )
+    if "\n" in spec or "\r" in spec:
+        raise FlipLabError(f"channel spec must be one line, got {spec!r}")
+    name, sep, rest = spec.strip().partition(":")
+    name = name.strip().lower()
+    if name not in _FAMILIES:
+        known = ", ".join(list_channels())
+        raise FlipLabError(f"unknown channel {name!r} in spec {spec!r}; known: {known}")
+    labels, keywords, make = _FAMILIES[name]
+    tokens = [t.strip() for t in rest.split(",")] if sep else []
+    if sep and not rest.strip():
+        tokens = []
+    if any(t == "" for t in tokens):
+        raise FlipLabError(
+            f"channel {name!r}: empty parameter in spec {spec!r} (usage: {_USAGE[name]})"
+        )
+    positional = [t for t in tokens if "=" not in t]
+    named = [t for t in tokens if "=" in t]
+    if tokens[: len(positional)] != positional:
+        raise FlipLabError(
+            f"channel {name!r}: keyword parameters must follow the numbers in spec {spec!r} "
+            f"(usage: {_USAGE[name]})"
+        )
+    if len(positional) != len(labels):
+        want = f"{len(labels)} number{'s' if len(labels) != 1 else ''}"
+        raise FlipLabError(
+            f"channel {name!r} takes {want}, got {len(positional)} in spec {spec!r} "
+            f"(usage: {_USAGE[name]})"
+        )
+    args = [_number(t, name, label, spec) for t, label in zip(positional, labels)]
+    kwargs = dict(keywords)
+    seen: set[str] = set()
+    for token in named:
+        key, _, value = (s.strip() for s in token.partition("="))
+        if key not in keywords:
+            allowed = ", ".join(keywords) or "none"
+            raise FlipLabError(
+                f"channel {name!r}: unknown keyword {key!r} in spec {spec!r} (allowed: {allowed})"
+            )
+        if key in seen:
+            raise FlipLabError(f"channel {name!r}: keyword {key!r} given twice in spec {spec!r}")
+        seen.add(key)
+        kwargs[key] = _integer(value, name, key, spec)
+    return make(args, kwargs)
