@@ -7,10 +7,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-APT_PACKAGES :=
+APT_PACKAGES := iverilog verilator
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup sysdeps demo test clean
+.PHONY: setup sysdeps demo test lint clean
 
 setup: $(STAMP) sysdeps
 
@@ -34,6 +34,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+lint: sysdeps
+	$(MAKE) -C rtl lint
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -25,7 +25,7 @@ from host.run import OnnxExecutor, evaluate_image
 DEMO_MODEL = "digits_mlp"
 DEMO_CODECS = ("fixed8", "parity8", "float16")
 DEMO_RATES = (0.0, 1e-3, 3e-3, 1e-2, 3e-2)
-DEMO_TRIALS = 5
+DEMO_TRIALS = 10
 DEMO_SEED = 2026
 
 

@@ -6,7 +6,10 @@ Two ways to give one corrupted variant's weights to onnxruntime, behind one clas
 - ``"session"`` (default): the graph is kept once, serialised, with every weight initializer
   marked as external data; each variant builds a fresh session whose initializers are replaced
   by the decoded arrays (``SessionOptions.add_external_initializers``). Costs a few ms per
-  variant, and onnxruntime keeps its constant-weight (pre-packed) convolution kernels.
+  variant, and onnxruntime keeps its constant-weight (pre-packed) convolution kernels. All
+  sessions share one process-wide memory arena: without it every new session page-faults a
+  fresh arena as large as the batch's activations (measured: 1.7x the clean pass on the MNIST
+  CNN with 10,000 images; 1.02x with the shared arena).
 - ``"inputs"``: one session whose weights are graph inputs, fed on every run. No per-variant
   set-up, but the kernels cannot pre-pack constant weights (slower per sample on CNNs).
 """
@@ -28,13 +31,27 @@ from host.image import Image
 
 STRATEGIES = ("session", "inputs")
 _PLACEHOLDER_LOCATION = "fliplab-image-payload"
+_shared_arena = False
+
+
+def _use_shared_arena() -> None:
+    """Register one CPU arena allocator for the whole process (once)."""
+    global _shared_arena
+    if not _shared_arena:
+        info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
+                                 ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, -1, -1, -1))
+        _shared_arena = True
 
 
 def _session_options(threads: int | None) -> ort.SessionOptions:
+    """Options for every session: thread count, quiet logs, the process-wide arena."""
+    _use_shared_arena()
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    so.add_session_config_entry("session.use_env_allocators", "1")
     return so
 
 

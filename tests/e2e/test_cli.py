@@ -134,3 +134,15 @@ def test_bad_input_is_one_line_exit_2_and_no_output(exported, args, message, out
     if output:
         assert not (d / output).exists()
     assert not list(d.glob(".*.tmp"))
+
+
+def test_demo_runs_and_reports_every_codec_and_rate(tmp_path):
+    code, out, err = host("demo", "--out", tmp_path / "demo", "--json", cwd=tmp_path)
+    assert code == 0, err
+    result = json.loads(out)
+    from host.demo import DEMO_CODECS, DEMO_RATES
+    assert list(result["mean_accuracy"]) == list(DEMO_CODECS)
+    for row in result["mean_accuracy"].values():
+        assert len(row) == len(DEMO_RATES) and all(0 <= a <= 1 for a in row.values())
+    for spec in DEMO_CODECS:  # every image it wrote reads back
+        read_image(tmp_path / "demo" / f"digits_mlp.{spec}.bin")
