@@ -95,6 +95,7 @@ class Image:
     model: dict  # input/output names, input shape, source file and its sha256
     graph: bytes
     payload: np.ndarray
+    program: dict | None = None  # the accelerator's layer program (docs/datapath.md), if lowered
     _index: dict[str, TensorEntry] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -168,6 +169,8 @@ class Image:
 def _table_bytes(image: Image) -> bytes:
     table = {"format": "fliplab-image", "model": image.model,
              "tensors": [t.to_json() for t in image.tensors]}
+    if image.program is not None:
+        table["program"] = image.program
     return json.dumps(table, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -264,9 +267,11 @@ def parse_image(buf: bytes, *, what: str = "image", payload: bytes | None = None
     try:
         table = json.loads(meta[:tlen].decode("utf-8"))
         model, rows = dict(table["model"]), list(table["tensors"])
+        program = table.get("program")
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise FlipLabError(f"{what} has an unreadable tensor table ({type(exc).__name__})") from None
-    image = Image([TensorEntry.from_json(r) for r in rows], model, bytes(meta[tlen:]), data)
+    image = Image([TensorEntry.from_json(r) for r in rows], model, bytes(meta[tlen:]), data,
+                  program)
     _validate_layout(image, what)
     return image
 
