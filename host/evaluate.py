@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from host.data import load_dataset
+from host.errors import FlipLabError
 from host.image import read_image
 from host.run import Evaluation, OnnxExecutor, evaluate_image
 
@@ -15,9 +16,18 @@ from host.run import Evaluation, OnnxExecutor, evaluate_image
 def evaluate(*, image: Path, manifest: Path | None = None, data: str = "digits",
              samples: int | None = None, normalize: str = "unit", channel: str | None = None,
              seed: int = 0, trial: int = 0, strategy: str = "session",
-             board: str | None = None) -> Evaluation:
-    """Accuracy of the model stored in ``image`` on ``data`` (see ``host eval --help``)."""
+             board: str | None = None, backend: str = "onnxruntime") -> Evaluation:
+    """Accuracy of the model stored in ``image`` on ``data`` (see ``host eval --help``).
+
+    ``backend``: ``onnxruntime`` (decode the weights, run the graph) or ``rtl`` (simulate the
+    accelerator on the image's layer program with cocotb + Icarus, host.sim)."""
+    if backend not in ("onnxruntime", "rtl"):
+        raise FlipLabError(f"unknown backend {backend!r}; choose onnxruntime or rtl")
     img = read_image(image, manifest)
+    if backend == "rtl":  # refuse an image the accelerator cannot run before any slow work
+        from host.sim import AccelConfig, check_image, require_simulator
+        check_image(img, AccelConfig())
+        require_simulator()
     flips = None
     if channel is not None:  # validate the spec before any slow work
         from host.channels import parse_channel
@@ -34,5 +44,8 @@ def evaluate(*, image: Path, manifest: Path | None = None, data: str = "digits",
         from host.inject import inject
         img, report = inject(img, chan, seed=seed, trial=trial)
         flips = report.flips + (flips or 0)
+    if backend == "rtl":
+        from host.sim import evaluate_rtl
+        return evaluate_rtl(img, x, y, flips=flips)
     executor = OnnxExecutor.for_image(img, strategy=strategy)
     return evaluate_image(img, x, y, executor=executor, flips=flips)

@@ -145,3 +145,20 @@ def graph_of(image: Image) -> onnx.ModelProto:
         return onnx.load_from_string(image.graph)
     except Exception:  # protobuf raises its own DecodeError type
         raise FlipLabError("image's model graph cannot be parsed as ONNX") from None
+
+
+def build_accel_image(ws: WeightSet, plan: CodecPlan, *, source: str = "",
+                      source_sha256: str = "") -> tuple[Image, ExportReport]:
+    """``host export --lower accel``: lower the model to the accelerator's layer program
+    (host.hw.lower, docs/datapath.md), pack only its weights, and store the program in the
+    image. A ``sign``-family default codec (``--codec 'parity(sign)'``) applies to the
+    binarized weights of a binarized model."""
+    from host.hw.lower import attach_program, lower_model
+
+    lowered, program = lower_model(ws)
+    if plan.default in ("sign", "parity(sign)"):  # after the user's overrides: first match wins
+        extra = tuple((t.name, plan.default) for t in lowered.tensors if t.binarized)
+        plan = CodecPlan(plan.default, plan.overrides + extra, plan.granularity)
+    image, report = build_image(lowered, plan, source=source, source_sha256=source_sha256)
+    image.program = attach_program(program, image.tensors)
+    return image, report

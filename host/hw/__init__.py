@@ -8,6 +8,9 @@ floating point (design decision 5, "one integer truth for hardware").
 - :mod:`host.hw.dense`: the int8 dense layer and the binarized XNOR-popcount layer (z >= tau,
   valid mask for nulled weights), BatchNorm folding into tau (seed 004).
 - :mod:`host.hw.loader`: the weight loader's field unpacking and even-parity check.
+- :mod:`host.hw.program`: a whole layer program on a batch (what ``rtl/accel_top.v`` computes),
+  the host-side input quantisation and the predictions from the output vector.
+- :mod:`host.hw.lower`: ONNX (int8 QDQ or binarized MLP) -> layer program (imported on demand).
 """
 
 from host.hw.dense import (
@@ -18,6 +21,13 @@ from host.hw.dense import (
     xnor_popcount,
 )
 from host.hw.loader import LoadedFields, extract_fields, sign_extend, stream_bits, unpack_fields
+from host.hw.program import (
+    ProgramRun,
+    input_activations,
+    logits,
+    predictions,
+    run_program,
+)
 from host.hw.requant import (
     clipped_relu,
     quantize_multiplier,
@@ -28,7 +38,8 @@ from host.hw.requant import (
 )
 
 __all__ = [
-    "DenseResult", "LoadedFields", "binary_dense", "clipped_relu", "dense_int8",
+    "DenseResult", "LoadedFields", "ProgramRun", "binary_dense", "clipped_relu", "dense_int8",
+    "input_activations", "logits", "predictions", "run_program",
     "extract_fields", "fold_batchnorm", "quantize_multiplier", "requantize", "rounding_shift",
     "saturate_int8", "sign_extend", "stream_bits", "unpack_fields", "wrap_int32", "xnor_popcount",
 ]

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from host.errors import FlipLabError
-from host.hw.requant import INT8_MAX, INT8_MIN, clipped_relu, requantize, wrap_int32
+from host.hw.requant import (
+    INT8_MAX, INT8_MIN, clipped_relu, requantize, rounding_shift, wrap_int32,
+)
 
 
 @dataclass(frozen=True)
@@ -29,15 +31,16 @@ class DenseResult:
     y: np.ndarray
 
 
-def _as_int8_matrix(a: np.ndarray, what: str, ndim: int) -> np.ndarray:
+def _as_int8_matrix(a: np.ndarray, what: str, ndim: int, bits: int = 8) -> np.ndarray:
     arr = np.asarray(a)
     if arr.dtype.kind not in "iu":
         raise FlipLabError(f"{what} must be integers, got dtype {arr.dtype}")
     arr = arr.astype(np.int64)
     if arr.ndim != ndim:
         raise FlipLabError(f"{what} must have {ndim} dimensions, got shape {arr.shape}")
-    if arr.size and (arr.min() < INT8_MIN or arr.max() > INT8_MAX):
-        raise FlipLabError(f"{what} out of the int8 range [-128, 127]")
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        raise FlipLabError(f"{what} out of the int{bits} range [{lo}, {hi}]")
     return arr
 
 
@@ -50,25 +53,38 @@ def dense_int8(
     t: int = INT8_MAX,
     *,
     relu: bool = True,
+    lo: int = INT8_MIN,
+    hi: int = INT8_MAX,
+    x_bits: int = 8,
 ) -> DenseResult:
     """One int8 dense layer: accumulate, add bias, requantise, saturate, clipped ReLU.
 
     ``acc[b, j] = wrap32(bias[j] + sum_i x[b, i] * w[j, i])``;
     ``y = clipped_relu(requantize(acc, M[j], S[j]), T)`` if ``relu`` else ``requantize(...)``.
+    With saturation bounds ``[lo, hi]`` other than the int8 range (layers of a model with
+    activation zero points, docs/datapath.md "Zero points"), ``requantize`` saturates to
+    ``[lo, hi]`` instead, and T may be up to ``hi``.
 
     Args:
-        x: int8 inputs, shape (batch, n_in), values in [-128, 127].
+        x: int8 inputs, shape (batch, n_in), values in [-128, 127] (``x_bits`` = 9: activations
+            relative to their zero point, ``x_q - z_x``, in [-256, 255]).
         w: int8 weights, shape (n_out, n_in) (a nulled weight is simply 0).
         bias: int32 biases, shape (n_out,), values in [-2**31, 2**31 - 1].
         m: multiplier M in [0, 2**31 - 1], a scalar or one per output neuron (n_out,).
         s: shift S in [0, 62], a scalar or one per output neuron (n_out,).
         t: clip threshold T in [0, 127] for the whole layer (127 = plain ReLU).
         relu: apply the clipped ReLU (False for the logits layer).
+        lo, hi: saturation bounds, -256 <= lo <= 0 <= hi <= 255 (default: the int8 range).
+        x_bits: signed width of the inputs, 8 or 9.
 
     Returns:
         DenseResult with ``acc`` and ``y``, both int64 of shape (batch, n_out).
     """
-    x = _as_int8_matrix(x, "inputs", 2)
+    if x_bits not in (8, 9):
+        raise FlipLabError(f"input width {x_bits} bits: the datapath takes 8 or 9")
+    if not -256 <= lo <= 0 <= hi <= 255:
+        raise FlipLabError(f"saturation bounds [{lo}, {hi}] outside -256 <= lo <= 0 <= hi <= 255")
+    x = _as_int8_matrix(x, "inputs", 2, x_bits)
     w = _as_int8_matrix(w, "weights", 2)
     bias = np.asarray(bias, dtype=np.int64).reshape(-1)
     if x.shape[1] != w.shape[1]:
@@ -80,8 +96,17 @@ def dense_int8(
     # int64 products summed in int64 are exact for n_in < 2**48; the register wraps at 32 bits.
     acc = wrap_int32(x @ w.T + bias[None, :])
     y = requantize(acc, np.asarray(m, dtype=np.int64), np.asarray(s, dtype=np.int64))
+    if (lo, hi) != (INT8_MIN, INT8_MAX):
+        # requantize saturated to int8; redo the final clamp from the unsaturated value
+        y = np.clip(rounding_shift(acc * np.asarray(m, dtype=np.int64),
+                                   np.asarray(s, dtype=np.int64)), lo, hi)
     if relu:
-        y = clipped_relu(y, t)
+        if (lo, hi) == (INT8_MIN, INT8_MAX):
+            y = clipped_relu(y, t)
+        else:
+            if not 0 <= int(t) <= hi:
+                raise FlipLabError(f"clip threshold T = {t} out of range: must be 0..{hi}")
+            y = np.where((y >= 0) & (y <= t), y, 0)
     return DenseResult(acc=acc, y=y)
 
 

@@ -81,3 +81,13 @@ def test_uart(tmp_path: Path, module: str) -> None:
         parameters={"CLK_DIV": 8},
         env={"FLIPLAB_SEED": SEED, "FLIPLAB_CLK_DIV": "8", "COCOTB_TEST_FILTER": test},
     )
+
+
+@pytest.mark.parametrize("lanes", [8, 3])
+def test_lane_loader(tmp_path: Path, lanes: int) -> None:
+    run_cocotb(
+        "tb_lane_loader", "cocotb_lane_loader",
+        ["tb_lane_loader.v", "lane_loader.v", "sync_ram.v"], tmp_path,
+        parameters={"LANES": lanes},
+        env={"FLIPLAB_SEED": SEED, "FLIPLAB_LANES": str(lanes)},
+    )
