@@ -72,8 +72,11 @@ def cmd_export(args: argparse.Namespace) -> None:
     plan = CodecPlan(args.codec, tuple(CodecPlan.parse_override(o) for o in args.override),
                      args.range)
     ws = load_model(model_path, binarize=args.binarize)
-    image, report = build_image(ws, plan, source=Path(model_path).name,
-                                source_sha256=file_sha256(model_path))
+    build = build_image
+    if args.lower == "accel":  # the accelerator's layer program too (docs/datapath.md)
+        from host.export import build_accel_image as build
+    image, report = build(ws, plan, source=Path(model_path).name,
+                          source_sha256=file_sha256(model_path))
     manifest = manifest_path_for(args.output)
     write_image(image, args.output)
     write_image(image, manifest, manifest=True)
@@ -111,11 +114,13 @@ def cmd_eval(args: argparse.Namespace) -> None:
     result = evaluate(image=args.image, manifest=args.manifest, data=args.data,
                       samples=args.samples, normalize=args.normalize, channel=args.channel,
                       seed=args.seed, trial=args.trial, strategy=args.strategy,
-                      board=args.board)
+                      board=args.board, backend=args.backend)
     out = result.to_json()
     summary = (f"accuracy {out['accuracy']:.4f} ({out['correct']}/{out['samples']}), "
                f"nulled weights {out['nulled']}, corrected bits {out['corrected']}"
-               + (f", bit flips {out['flips']}" if out["flips"] is not None else ""))
+               + (f", bit flips {out['flips']}" if out["flips"] is not None else "")
+               + (f", RTL: {out['cycles_per_inference']:.0f} cycles/inference, "
+                  f"detected errors {out['detected']}" if args.backend == "rtl" else ""))
     _emit(args, out, summary)
 
 
@@ -158,6 +163,51 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(out_dir=Path(args.out), json_out=args.json)
 
 
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from host.campaign import CampaignInterrupted, make_spec, run_sweep
+    from host.report import format_summary, summary_records
+
+    spec = make_spec(args.model, codecs=args.codecs, channel=args.channel, rates=args.rates,
+                     trials=args.trials, scopes=args.scope, granularity=args.range,
+                     overrides=args.override, data=args.data, normalize=args.normalize,
+                     samples=args.samples, seed=args.seed)
+    try:
+        result = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
+                           progress=not args.json)
+    except CampaignInterrupted as exc:
+        print(f"host: {exc}", file=sys.stderr)
+        sys.exit(130)
+    _emit(args, {"results": str(result.results), "units": result.units_total,
+                 "units_run": result.units_run, "units_skipped": result.units_skipped,
+                 "reference": result.reference, "summary": summary_records(result.summary)},
+          format_summary(result.summary) + f"\nresults: {result.results}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from host.report import write_report
+
+    path = write_report(args.run_dir)
+    plots = sorted(str(p) for p in (path.parent / "plots").glob("*.png"))
+    _emit(args, {"report": str(path), "plots": plots},
+          "\n".join([f"report: {path}"] + [f"plot: {p}" for p in plots]))
+
+
+def cmd_robustness(args: argparse.Namespace) -> None:
+    from host.campaign import find_robustness
+
+    r = find_robustness(args.model, codec=args.codec, channel=args.channel, x=args.x, ci=args.ci,
+                        data=args.data, samples=args.samples, max_trials=args.max_trials,
+                        seed=args.seed, lo=args.lo, hi=args.hi, resolution=args.resolution,
+                        progress=not args.json)
+    _emit(args, r.to_json(),
+          f"R({r.x:g}) of {r.codec} under {r.channel}: {r.r:.4g} "
+          f"(interval [{r.ci_low:.4g}, {r.ci_high:.4g}], {r.status}; A = "
+          f"{r.reference_accuracy:.4f}, x·A = {r.threshold:.4f}); {len(r.probes)} probes, "
+          f"{r.variants} variants, {r.inferences} inferences"
+          + (f"; {r.unresolved} probe(s) reached --max-trials before ±{r.ci:g}, which widens "
+             f"the interval" if r.unresolved else ""))
+
+
 # ---------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--binarize", action="append", default=[], metavar="PATTERN",
                    help="store the weights of tensors or layers matching this fnmatch pattern "
                         "(case-sensitive) as 1-bit signs (repeatable)")
+    e.add_argument("--lower", choices=("accel",),
+                   help="also lower the model to the RTL accelerator's layer program, stored in "
+                        "the image (int8 QDQ or binarized MLPs; docs/datapath.md)")
     e.add_argument("-o", "--output", required=True, type=Path, help="image file to write")
     e.set_defaults(func=cmd_export)
 
@@ -207,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how weights reach onnxruntime (docs/benchmarks.md)")
     v.add_argument("--board", metavar="PORT",
                    help="write the payload to the board on PORT, read it back, evaluate that")
+    v.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "rtl"),
+                   help="executor: onnxruntime (default) or rtl (the Verilog accelerator under "
+                        "cocotb + Icarus; needs an image exported with --lower accel)")
     v.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("inspect", help="show an image's layout and codecs")
@@ -224,7 +280,54 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", default="runs/demo", help="folder for the demo's files")
     m.set_defaults(func=cmd_demo)
 
-    for sp in (e, i, v, s, d, m):
+    w = sub.add_parser("sweep", help="a robustness campaign: codecs x scopes x rates x trials")
+    w.add_argument("model", help="ONNX model file, or the name of a bundled model")
+    w.add_argument("--codecs", required=True, help="comma list of codecs, e.g. fixed8,parity8")
+    w.add_argument("--channel", default="bsc",
+                   help="error model whose rate is swept: bsc, asym:P01,P10 (ratio kept), "
+                        "stuck:F,S[,seed=D] (F swept)")
+    w.add_argument("--rates", required=True,
+                   help="lo:hi:n (n log-spaced rates, ends included) or a comma list")
+    w.add_argument("--trials", type=_positive, required=True, help="trials per rate (M)")
+    w.add_argument("--scope", action="append", metavar="SCOPE",
+                   help="model (default), layers (each layer alone), layer:NAME, bits:POSITIONS "
+                        "(repeatable)")
+    w.add_argument("--range", default="model", choices=("model", "tensor", "channel"),
+                   help="quantisation range per model (default), tensor or output channel")
+    w.add_argument("--override", action="append", default=[], metavar="PATTERN=CODEC",
+                   help="codec for tensors/layers matching PATTERN in every variant (repeatable)")
+    w.add_argument("--data", default="digits", help="dataset (as host eval --data)")
+    w.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    w.add_argument("--samples", type=_positive, help="use only the first N samples")
+    w.add_argument("--seed", type=_seed, default=0, help="campaign seed (default 0)")
+    w.add_argument("--workers", type=_positive, default=1, help="local worker processes")
+    w.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the units on a Dask distributed scheduler (tcp://host:8786)")
+    w.add_argument("--out", required=True, type=Path, help="campaign folder (resumed if same)")
+    w.set_defaults(func=cmd_sweep)
+
+    rp = sub.add_parser("report", help="report.md, plots and summary of a campaign folder")
+    rp.add_argument("run_dir", type=Path)
+    rp.set_defaults(func=cmd_report)
+
+    rb = sub.add_parser("robustness", help="R(x) of one codec by bisection, without a grid")
+    rb.add_argument("model", help="ONNX model file, or the name of a bundled model")
+    rb.add_argument("--codec", default="parity8")
+    rb.add_argument("--channel", default="bsc", help="as host sweep --channel")
+    rb.add_argument("--x", type=float, default=0.95, help="criterion: mean accuracy >= x*A")
+    rb.add_argument("--ci", type=float, default=0.005,
+                    help="half-width of the mean-accuracy confidence interval at each probe")
+    rb.add_argument("--data", default="digits")
+    rb.add_argument("--samples", type=_positive)
+    rb.add_argument("--max-trials", type=_positive, default=200, dest="max_trials")
+    rb.add_argument("--seed", type=_seed, default=0)
+    rb.add_argument("--lo", type=float, default=1e-7, help="lower end of the search (RBER)")
+    rb.add_argument("--hi", type=float, default=0.5, help="upper end of the search (RBER)")
+    rb.add_argument("--resolution", type=float, default=0.1,
+                    help="stop when the bracket hi/lo <= 1 + resolution")
+    rb.set_defaults(func=cmd_robustness)
+
+    for sp in (e, i, v, s, d, m, w, rp, rb):
         sp.add_argument("--json", action="store_true", help="print the result as JSON")
 
     try:

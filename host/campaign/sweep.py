@@ -1,0 +1,241 @@
+"""``host sweep``: a grid campaign (codecs × scopes × rates × trials), resumable, on one
+process, a local process pool or a Dask distributed cluster.
+
+Every random choice derives from (campaign seed, codec, scope, trial) through the channel's
+``SeedSequence([seed, trial])`` over the (codec, scope)'s eligible bits, so results are the
+same whatever executes the units and in whatever order they finish (docs/campaigns.md).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from host.campaign.grid import (CampaignSpec, Unit, check_codecs, parse_rates, parse_scopes,
+                                sweep_channel_spec)
+from host.campaign.store import RESULTS, ResultWriter, RunLock, open_run, prepare_folder
+from host.campaign.worker import CampaignJob, model_identity, run_unit
+from host.data import load_dataset
+from host.errors import FlipLabError
+from host.export import CodecPlan, build_image
+from host.model import load_model
+from host.models import resolve_model
+from host.run import OnnxExecutor
+
+
+class CampaignInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep: every finished unit is on disk; the message says how to resume."""
+
+
+@dataclass
+class SweepResult:
+    """What ``run_sweep`` did.
+
+    Attributes:
+        out: the campaign folder; results: its ``results.jsonl``.
+        units_total / units_run / units_skipped: units of the grid, run now, found finished.
+        rows_written: rows appended now.
+        reference: the original model's accuracy on the samples (``campaign.json``).
+        summary: ``host.report.summary_table(out)`` (a DataFrame).
+    """
+
+    out: Path
+    results: Path
+    units_total: int
+    units_run: int
+    units_skipped: int
+    rows_written: int
+    reference: dict
+    summary: object = field(default=None, repr=False)
+
+
+def make_spec(model: str | Path, *, codecs: str | list[str], channel: str = "bsc",
+              rates: str | tuple[float, ...], trials: int, scopes: list[str] | None = None,
+              granularity: str = "model", overrides: list[str] | tuple = (),
+              data: str = "digits", normalize: str = "unit", samples: int | None = None,
+              seed: int = 0) -> CampaignSpec:
+    """Validate the user's choices (cheap checks first) and build the :class:`CampaignSpec`."""
+    codec_specs = check_codecs(codecs)
+    channel_spec = sweep_channel_spec(channel)
+    rate_list = parse_rates(rates) if isinstance(rates, str) else parse_rates(
+        ",".join(repr(float(r)) for r in rates))
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
+        raise FlipLabError(f"trials must be an integer >= 1, got {trials!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise FlipLabError(f"seed must be an integer >= 0, got {seed!r}")
+    pairs = tuple(CodecPlan.parse_override(o) if isinstance(o, str) else tuple(o)
+                  for o in overrides)
+    CodecPlan(codec_specs[0], pairs, granularity)  # validates range and override codecs
+    path = resolve_model(model)
+    ws = load_model(path)
+    layers = list(dict.fromkeys(t.layer for t in ws.tensors))
+    for codec in codec_specs:  # every codec must store this model (and overrides must match)
+        build_image(ws, CodecPlan(codec, pairs, granularity))
+    return CampaignSpec(
+        model=str(path), model_sha256=model_identity(str(path)), codecs=codec_specs,
+        channel=channel_spec, rates=rate_list, trials=int(trials),
+        scopes=parse_scopes(scopes, layers), granularity=granularity, overrides=pairs,
+        data=data, normalize=normalize, samples=samples, seed=int(seed))
+
+
+def reference_run(spec: CampaignSpec, threads: int | None = None) -> tuple[dict, np.ndarray]:
+    """The original model (its own float weights) on the campaign's samples.
+
+    Returns ``({"accuracy", "correct", "samples"}, mask of correctly classified samples)``.
+    """
+    ws = load_model(spec.model)
+    x, y = load_dataset(spec.data, input_shape=ws.input_shape, normalize=spec.normalize,
+                        samples=spec.samples)
+    specs = {t.name: (tuple(t.values.shape), t.values.dtype) for t in ws.tensors}
+    executor = OnnxExecutor(ws.graph, specs, input_name=ws.input_name,
+                            output_name=ws.output_name, threads=threads)
+    out = executor.logits({t.name: t.values for t in ws.tensors}, x)
+    right = out.reshape(len(x), -1).argmax(axis=1) == y
+    return ({"accuracy": float(right.mean()), "correct": int(right.sum()),
+             "samples": int(len(y))}, right)
+
+
+# ---------------------------------------------------------------------------------------------
+# executors: each yields the rows of one unit at a time, in completion order
+
+def _serial(job: CampaignJob, units: list[Unit]) -> Iterator[list[dict]]:
+    for unit in units:
+        yield run_unit(job, unit)
+
+
+_pool_job: CampaignJob | None = None
+
+
+def _pool_init(job: CampaignJob) -> None:
+    """Worker start: Ctrl-C is the parent's business; build the context once."""
+    global _pool_job
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _pool_job = job
+
+
+def _pool_run(unit: Unit) -> list[dict]:
+    assert _pool_job is not None
+    return run_unit(_pool_job, unit)
+
+
+def _pool(job: CampaignJob, units: list[Unit], workers: int) -> Iterator[list[dict]]:
+    # spawn: a forked child would inherit onnxruntime's thread pools in an undefined state
+    pool = multiprocessing.get_context("spawn").Pool(workers, _pool_init, (job,))
+    try:
+        yield from pool.imap_unordered(_pool_run, units)
+        pool.close()
+    finally:
+        pool.terminate()  # on Ctrl-C or an error: unfinished units are simply not written
+        pool.join()
+
+
+def _dask(job: CampaignJob, units: list[Unit], address: str) -> Iterator[list[dict]]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise FlipLabError("--scheduler needs Dask distributed: pip install 'dask[distributed]'") from None
+    try:
+        client = Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise FlipLabError(f"cannot reach the Dask scheduler at {address}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    futures = []
+    try:
+        [job_future] = client.scatter([job], broadcast=True)
+        futures = [client.submit(run_unit, job_future, u, pure=False) for u in units]
+        for future in as_completed(futures, loop=client.loop):
+            yield future.result()
+    finally:
+        if futures:
+            client.cancel(futures)
+        client.close()
+
+
+# ---------------------------------------------------------------------------------------------
+
+def run_sweep(spec: CampaignSpec, out: str | Path, *, workers: int = 1,
+              scheduler: str | None = None, progress: bool = True, reuse_prefix: bool = True,
+              prefix_cache_bytes: int | None = None, summary: bool = True) -> SweepResult:
+    """Run (or resume) the campaign ``spec`` into the folder ``out``.
+
+    Args:
+        spec: the campaign (see :func:`make_spec`).
+        out: folder for ``campaign.json`` and ``results.jsonl``; a folder holding the same
+            campaign is resumed (finished units skipped), a different one refused.
+        workers: local processes (1: this process); each onnxruntime session then uses 1 thread.
+        scheduler: address of a Dask distributed scheduler (``tcp://host:8786``) to run the
+            units on instead; its workers must see the same model and data paths.
+        progress: show a tqdm progress bar (variants done, with ETA) on stderr.
+        reuse_prefix: per-layer scopes compute the graph before the layer once per batch.
+        prefix_cache_bytes: per-process memory budget of the prefix activations.
+        summary: compute ``host.report.summary_table`` at the end.
+
+    Raises:
+        FlipLabError: bad input or a different campaign in ``out``.
+        CampaignInterrupted: Ctrl-C; finished units are on disk, re-running resumes.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise FlipLabError(f"workers must be an integer >= 1, got {workers!r}")
+    out = Path(out)
+    threads = None if workers == 1 and scheduler is None else 1
+    reference, right = reference_run(spec, threads)
+    prepare_folder(out)
+    with RunLock(out):
+        return _locked_sweep(spec, out, reference, right, workers=workers, scheduler=scheduler,
+                             threads=threads, progress=progress, reuse_prefix=reuse_prefix,
+                             prefix_cache_bytes=prefix_cache_bytes, summary=summary)
+
+
+def _locked_sweep(spec: CampaignSpec, out: Path, reference: dict, right: np.ndarray, *,
+                  workers: int, scheduler: str | None, threads: int | None, progress: bool,
+                  reuse_prefix: bool, prefix_cache_bytes: int | None,
+                  summary: bool) -> SweepResult:
+    done = open_run(out, spec, reference)
+    todo = [u for u in spec.units() if u.key not in done]
+    job = CampaignJob(spec, np.packbits(right).tobytes(), threads, reuse_prefix,
+                      **({} if prefix_cache_bytes is None else
+                         {"prefix_cache_bytes": int(prefix_cache_bytes)}))
+    if scheduler is not None:
+        stream = _dask(job, todo, scheduler)
+    elif workers > 1 and len(todo) > 1:
+        stream = _pool(job, todo, min(workers, len(todo)))
+    else:
+        stream = _serial(job, todo)
+    rows_written = units_run = 0
+    variants = sum(spec.rows_of(u) for u in todo)
+    try:
+        with ResultWriter(out) as writer, tqdm(total=variants, desc="sweep", unit="variant",
+                                               disable=not progress or not todo,
+                                               dynamic_ncols=True) as bar:
+            for rows in stream:
+                writer.append(rows)
+                rows_written += len(rows)
+                units_run += 1
+                bar.update(len(rows))
+    except KeyboardInterrupt:
+        _close(stream)
+        total = len(spec.units())
+        raise CampaignInterrupted(
+            f"sweep interrupted: {len(done) + units_run} of {total} units are in "
+            f"{out / RESULTS}; run the same command again to resume") from None
+    result = SweepResult(out, out / RESULTS, len(spec.units()), units_run, len(done),
+                         rows_written, reference)
+    if summary:
+        from host.report import summary_table
+        result.summary = summary_table(out)
+    return result
+
+
+def _close(stream: Iterator) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        try:
+            close()
+        except KeyboardInterrupt:  # a second Ctrl-C while shutting down the workers
+            pass
