@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from tabulate import tabulate
 
+from host.codecs import get_codec
 from host.errors import FlipLabError
 from host.image import write_atomic
 from host.metrics import (
@@ -261,14 +262,13 @@ def summary_table(run_dir: str | Path | Run, *, baseline: str | None = None,
                            f"({', '.join(codecs)})")
     seed = run.campaign.get("seed")
     seed = seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else 0
-    smallest = float(df["bits_per_weight"].min())
     rows = []
     for scope in run.scopes():
         for codec in codecs:
             sub = df[(df["codec"] == codec) & (df["scope"] == scope)]
             if sub.empty:
                 continue
-            rows.append(_summary_row(run, sub, codec, scope, relative_to, smallest, seed))
+            rows.append(_summary_row(run, sub, codec, scope, relative_to, seed))
     table = pd.DataFrame(rows)
     for scope, group in table.groupby("scope", sort=False):
         base = group[group["codec"] == baseline]
@@ -281,7 +281,7 @@ def summary_table(run_dir: str | Path | Run, *, baseline: str | None = None,
 
 
 def _summary_row(run: Run, sub: pd.DataFrame, codec: str, scope: str, relative_to: str,
-                 smallest: float, seed: int) -> dict:
+                 seed: int) -> dict:
     clean = sub[sub["rate"] == 0.0]["accuracy"]
     clean_accuracy = float(clean.mean()) if not clean.empty else math.nan
     a = run.reference_accuracy if relative_to == "reference" else clean_accuracy
@@ -289,7 +289,7 @@ def _summary_row(run: Run, sub: pd.DataFrame, codec: str, scope: str, relative_t
     positive = sub[sub["rate"] > 0]
     row: dict = {
         "codec": codec, "scope": scope, "bits_per_weight": bits,
-        "overhead": bits / smallest - 1.0 if smallest > 0 else math.nan,
+        "overhead": get_codec(codec).overhead(),  # check bits per data bit (parity8: 1/7)
         "clean_accuracy": clean_accuracy, "reference_accuracy": run.reference_accuracy,
     }
     for prefix, x in CRITERIA:
@@ -602,7 +602,8 @@ def _summary_section(table: pd.DataFrame, run: Run) -> list[str]:
         "tested rates crosses x·A, with a percentile bootstrap 95 % interval over trials.",
         "- **AUC**: seed 003, mean accuracy vs p/p_max over [0, p_max], trapezoid rule (ideal 1); "
         "**AUC (log p)**: the same over log p normalised to [0, 1] on the positive rates.",
-        "- **overhead**: bits/weight over the smallest bits/weight in the run, minus 1; "
+        "- **overhead**: the codec's redundancy, stored bits / data bits − 1 (parity8: 8/7 − 1; "
+        "secded: 72/64 − 1 on top of its inner code); "
         "**gain**: R(x) / R(x) of the baseline codec (seed 000 table III).",
     ]
     return out

@@ -126,7 +126,8 @@ def test_report_files_rows_and_r_values(tmp_path):
     by_codec = {r["codec"]: r for r in rows}
     assert by_codec["float16"]["R(0.99) grid"] == "≥0.1"           # above the grid
     assert by_codec["fixed8"]["R(0.99) grid"] == "0 (<0.001)"      # below the grid
-    assert by_codec["float16"]["overhead"] == "100.0 %"            # 16 bits vs 8
+    assert by_codec["float16"]["overhead"] == "0.0 %"              # no check bits
+    assert by_codec["parity8"]["overhead"] == "14.3 %"             # 1 check bit per 7 data bits
     # gain vs the first codec (fixed8): R(0.95) 1e-2 / 1e-3 = 10; R(0.99) against 0: undefined
     assert by_codec["parity8"]["R(0.95) gain"] == "10x"
     assert by_codec["parity8"]["R(0.99) gain vs fixed8"] == "—"
