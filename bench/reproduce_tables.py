@@ -4,8 +4,9 @@
     .venv/bin/python bench/reproduce_tables.py   # prints the markdown tables below
 
 Seed 000 table III (MNIST CNN, 8-bit fixed point, with and without weight nulling) for both
-range settings, and seed 001 table II (16-bit binary expansion, mean accuracy per RBER) beside
-the Hamming-weight code. Every number is computed here from the runs' results.jsonl.
+range settings, seed 001 table II (16-bit binary expansion, mean accuracy per RBER) beside the
+Hamming-weight code, and weight nulling with the first conv layer kept in SECDED. Every number
+is computed here from the runs' results.jsonl.
 """
 
 from __future__ import annotations
@@ -81,6 +82,34 @@ def seed001(runs: Path) -> None:
         print(f"\n{c}: R(0.95) grid = {float(r_at(sub, 0.95, a)):g} (paper, binary expansion: 0.012)")
 
 
+def conv1_protected(runs: Path) -> None:
+    """parity8 everywhere vs parity8 with conv1's 320 weights under SECDED (model range)."""
+    base, camp = load(runs / "seed000-model")
+    prot, _ = load(runs / "seed000-conv1-secded")
+    a = camp["reference"]["accuracy"]
+    base = base[base["codec"] == "parity8"]
+    print("| RBER | parity8: mean (worst trial) | parity8, conv1 in secded(parity8): mean (worst trial) |")
+    print("|---|---|---|")
+    for rate in sorted(set(prot["rate"]) - {0.0}):
+        b, p = base[base["rate"] == rate]["accuracy"], prot[prot["rate"] == rate]["accuracy"]
+        print(f"| {rate:g} | {b.mean():.4f} ({b.min():.4f}) | {p.mean():.4f} ({p.min():.4f}) |")
+    for name, df in (("parity8", base), ("parity8 + conv1 secded", prot)):
+        r = [float(r_at(df, x, a)) for x in (0.99, 0.95)]
+        print(f"\n{name}: R(0.99) = {r[0]:g}, R(0.95) = {r[1]:g} (grid)")
+
+
+def per_layer(runs: Path) -> None:
+    """Each layer alone (seed 000 Fig. 4): mean, worst trial and flips in that layer."""
+    df, _ = load(runs / "seed000-layers")
+    g = df[df["rate"] > 0].groupby(["scope", "rate"]).agg(
+        mean=("accuracy", "mean"), worst=("accuracy", "min"), flips=("flips", "mean"))
+    print("| layer alone | RBER | mean accuracy | worst trial | bit errors in the layer (mean) |")
+    print("|---|---|---|---|---|")
+    for (scope, rate), r in g.iterrows():
+        print(f"| {scope.removeprefix('layer:')} | {rate:g} | {r['mean']:.4f} | {r['worst']:.4f} "
+              f"| {r['flips']:.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=Path, default=Path(__file__).resolve().parents[1] / "runs")
@@ -89,6 +118,10 @@ def main() -> None:
     seed000(args.runs)
     print("\n## seed 001 table II\n")
     seed001(args.runs)
+    print("\n## the first conv layer under SECDED\n")
+    conv1_protected(args.runs)
+    print("\n## each layer alone\n")
+    per_layer(args.runs)
 
 
 if __name__ == "__main__":
