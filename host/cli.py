@@ -330,12 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in (e, i, v, s, d, m, w, rp, rb):
         sp.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    try:
-        from host.board.cli import register as register_board
-    except ImportError:  # the board package is optional at import time only in partial installs
-        pass
-    else:
-        register_board(sub)
+    from host.board.cli import register as register_board
+
+    register_board(sub)
     return p
 
 
