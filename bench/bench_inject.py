@@ -19,7 +19,8 @@ import time
 
 import numpy as np
 
-from host.channels import BinarySymmetricChannel, flip_bits, whole_payload
+from host.channels import BinarySymmetricChannel, flip_bits
+from host.regions import whole_payload
 
 BLOCK = 1 << 22  # bits per block of the dense reference (32 MiB of float64)
 

@@ -14,7 +14,6 @@ import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
-import onnx
 
 from host.codecs import get_codec
 from host.errors import FlipLabError
@@ -135,16 +134,6 @@ def file_sha256(path: str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def graph_of(image: Image) -> onnx.ModelProto:
-    """The image's ONNX graph (the model without its weight initializers)."""
-    if not image.graph:
-        raise FlipLabError("image carries no model graph; give the model with --model")
-    try:
-        return onnx.load_from_string(image.graph)
-    except Exception:  # protobuf raises its own DecodeError type
-        raise FlipLabError("image's model graph cannot be parsed as ONNX") from None
 
 
 def build_accel_image(ws: WeightSet, plan: CodecPlan, *, source: str = "",

@@ -24,13 +24,16 @@ import tempfile
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from host.channels import Region
 from host.codecs import Codec, get_codec
 from host.errors import FlipLabError
+from host.regions import Region
+
+if TYPE_CHECKING:
+    import onnx
 
 MAGIC = b"FLIPLAB\0"
 VERSION_MAJOR = 1
@@ -212,6 +215,18 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 def write_image(image: Image, path: str | os.PathLike, *, manifest: bool = False) -> None:
     write_atomic(path, image_bytes(image, manifest=manifest))
+
+
+def graph_of(image: Image) -> "onnx.ModelProto":
+    """The image's ONNX graph: the model without its weight initializers."""
+    import onnx  # only the commands that run a model need it
+
+    if not image.graph:
+        raise FlipLabError("image carries no model graph; give the model with --model")
+    try:
+        return onnx.load_from_string(image.graph)
+    except Exception:  # protobuf raises its own DecodeError type
+        raise FlipLabError("image's model graph cannot be parsed as ONNX") from None
 
 
 def manifest_path_for(path: str | os.PathLike) -> Path:

@@ -2,7 +2,7 @@
 
 A channel is parsed from a spec string (``bsc:P``, ``asym:P01,P10``, ``stuck:F,S[,seed=D]``,
 ``none``; see :mod:`host.channels.registry`) and corrupts only the eligible bits of the
-:class:`Region` list the image layer gives it. For one trial, identified by ``(seed, trial)``,
+:class:`~host.regions.Region` list the image layer gives it. For one trial, identified by ``(seed, trial)``,
 :meth:`Channel.pattern` returns the flips for every rate up to ``rate_max`` at once, nested
 (errors at a lower rate are a subset of those at a higher rate), drawn at a cost that grows with
 the number of flips, not with the image size. docs/error-models.md describes the models, the
@@ -14,12 +14,18 @@ from host.channels.base import Channel, FlipReport, NestedPattern
 from host.channels.bitops import flip_bits, read_bits
 from host.channels.bsc import BinarySymmetricChannel
 from host.channels.noiseless import NoiselessChannel
-from host.channels.regions import Region, RegionLayout, whole_payload
-from host.channels.registry import list_channels, parse_channel
+from host.channels.layout import RegionLayout
+from host.channels.registry import (FAMILIES, ChannelFamily, ParsedSpec, channel_usage,
+                                     list_channels, parse_channel, parse_spec)
 from host.channels.sampling import DENSE_RATE, sample_nested, trial_rng, trial_seed
 from host.channels.stuck import StuckAtChannel
 
 __all__ = [
+    "ChannelFamily",
+    "FAMILIES",
+    "ParsedSpec",
+    "channel_usage",
+    "parse_spec",
     "AsymmetricChannel",
     "BinarySymmetricChannel",
     "Channel",
@@ -27,7 +33,6 @@ __all__ = [
     "FlipReport",
     "NestedPattern",
     "NoiselessChannel",
-    "Region",
     "RegionLayout",
     "StuckAtChannel",
     "flip_bits",
@@ -37,5 +42,4 @@ __all__ = [
     "sample_nested",
     "trial_rng",
     "trial_seed",
-    "whole_payload",
 ]

@@ -17,7 +17,7 @@ import numpy as np
 
 from host.channels.base import Channel, NestedPattern, check_rate, format_number
 from host.channels.bitops import read_bits
-from host.channels.regions import RegionLayout
+from host.channels.layout import RegionLayout
 from host.channels.sampling import sample_nested
 
 

@@ -1,6 +1,6 @@
 """The channel interface, nested error patterns and flip reports.
 
-A channel corrupts the eligible bits of a payload (see :mod:`host.channels.regions`). Each
+A channel corrupts the eligible bits of a payload (see :mod:`host.regions`). Each
 channel has one *rate*, the coordinate a sweep varies (for ``bsc:P`` the raw bit error rate P;
 see each family for its meaning). :meth:`Channel.pattern` returns the errors of one trial for
 every rate up to ``rate_max`` at once, as a :class:`NestedPattern`: each candidate bit carries
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from host.channels.bitops import check_payload, flip_bits, read_bits
-from host.channels.regions import Region, RegionLayout
+from host.channels.layout import RegionLayout
+from host.regions import Region
 from host.channels.sampling import trial_seed
 from host.errors import FlipLabError
 

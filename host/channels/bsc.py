@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from host.channels.base import Channel, NestedPattern, check_rate, format_number
-from host.channels.regions import RegionLayout
+from host.channels.layout import RegionLayout
 from host.channels.sampling import sample_nested
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from host.channels.base import Channel, NestedPattern, empty_pattern
-from host.channels.regions import RegionLayout
+from host.channels.layout import RegionLayout
 
 
 class NoiselessChannel(Channel):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from host.channels.asymmetric import AsymmetricChannel
 from host.channels.base import Channel
@@ -49,35 +50,69 @@ def _integer(text: str, name: str, label: str, spec: str) -> int:
     return int(text)
 
 
-# name -> (positional parameter labels, keyword parameters {key: default},
-#          constructor from (numbers, keywords))
-_FAMILIES: dict[
-    str, tuple[tuple[str, ...], dict[str, int], Callable[[list[float], dict[str, int]], Channel]]
-] = {
-    "none": ((), {}, lambda a, k: NoiselessChannel()),
-    "bsc": (("P",), {}, lambda a, k: BinarySymmetricChannel(a[0])),
-    "asym": (("P01", "P10"), {}, lambda a, k: AsymmetricChannel(a[0], a[1])),
-    "stuck": (("F", "S"), {"seed": 0}, lambda a, k: StuckAtChannel(a[0], a[1], device=k["seed"])),
-}
+@dataclass(frozen=True)
+class ChannelFamily:
+    """One family of channel specs: its grammar, its usage text and how to build it.
 
-_USAGE = {
-    "none": "none",
-    "bsc": "bsc:P",
-    "asym": "asym:P01,P10",
-    "stuck": "stuck:F,S[,seed=D]",
-}
+    Attributes:
+        name: the part of the spec before ``:``.
+        usage: the spec form shown in help texts and errors (``stuck:F,S[,seed=D]``).
+        labels: names of the positional numbers, each in [0, 1].
+        keywords: keyword parameters and their defaults (non-negative integers).
+        help: one line on what the family models.
+        make: the channel from (numbers, keywords).
+    """
+
+    name: str
+    usage: str
+    labels: tuple[str, ...]
+    keywords: dict[str, int]
+    help: str
+    make: Callable[[list[float], dict[str, int]], Channel]
+
+
+@dataclass(frozen=True)
+class ParsedSpec:
+    """A channel spec taken apart: its family, the numbers, and the keywords the spec gave
+    (``given``; defaults not included), for users of the grammar that are not host channels
+    (the board's SET_MODE)."""
+
+    family: ChannelFamily
+    numbers: list[float]
+    given: dict[str, int]
+
+    def channel(self) -> Channel:
+        return self.family.make(self.numbers, {**self.family.keywords, **self.given})
+
+
+FAMILIES: dict[str, ChannelFamily] = {f.name: f for f in (
+    ChannelFamily("none", "none", (), {}, "no errors", lambda a, k: NoiselessChannel()),
+    ChannelFamily("bsc", "bsc:P", ("P",), {},
+                  "every eligible bit flips with probability P (the RBER)",
+                  lambda a, k: BinarySymmetricChannel(a[0])),
+    ChannelFamily("asym", "asym:P01,P10", ("P01", "P10"), {},
+                  "a stored 0 reads 1 with P01, a stored 1 reads 0 with P10",
+                  lambda a, k: AsymmetricChannel(a[0], a[1])),
+    ChannelFamily("stuck", "stuck:F,S[,seed=D]", ("F", "S"), {"seed": 0},
+                  "a fraction F of the cells is stuck, a share S of them at 1; the map is "
+                  "drawn from device seed D",
+                  lambda a, k: StuckAtChannel(a[0], a[1], device=k["seed"])),
+)}
 
 
 def list_channels() -> list[str]:
     """The channel families' spec forms, e.g. ``["asym:P01,P10", "bsc:P", ...]``."""
-    return [_USAGE[name] for name in sorted(_FAMILIES)]
+    return [FAMILIES[name].usage for name in sorted(FAMILIES)]
 
 
-def parse_channel(spec: str) -> Channel:
-    """The channel a spec string names.
+def channel_usage() -> str:
+    """The spec forms joined for a help text: ``none | bsc:P | ...``."""
+    return " | ".join(FAMILIES[n].usage for n in ("none", "bsc", "asym", "stuck")
+                      if n in FAMILIES)
 
-    Args:
-        spec: e.g. ``"bsc:1e-3"``, ``"asym:0.01,0.001"``, ``"stuck:1e-4,0.5,seed=3"``, ``"none"``.
+
+def parse_spec(spec: str) -> ParsedSpec:
+    """Take a channel spec apart (the grammar of the module docstring), checking every part.
 
     Raises:
         FlipLabError: unknown family, wrong number of parameters, a parameter that is not a
@@ -91,42 +126,53 @@ def parse_channel(spec: str) -> Channel:
         raise FlipLabError(f"channel spec must be one line, got {spec!r}")
     name, sep, rest = spec.strip().partition(":")
     name = name.strip().lower()
-    if name not in _FAMILIES:
+    if name not in FAMILIES:
         known = ", ".join(list_channels())
         raise FlipLabError(f"unknown channel {name!r} in spec {spec!r}; known: {known}")
-    labels, keywords, make = _FAMILIES[name]
+    family = FAMILIES[name]
     tokens = [t.strip() for t in rest.split(",")] if sep else []
     if sep and not rest.strip():
         tokens = []
     if any(t == "" for t in tokens):
         raise FlipLabError(
-            f"channel {name!r}: empty parameter in spec {spec!r} (usage: {_USAGE[name]})"
+            f"channel {name!r}: empty parameter in spec {spec!r} (usage: {family.usage})"
         )
     positional = [t for t in tokens if "=" not in t]
     named = [t for t in tokens if "=" in t]
     if tokens[: len(positional)] != positional:
         raise FlipLabError(
             f"channel {name!r}: keyword parameters must follow the numbers in spec {spec!r} "
-            f"(usage: {_USAGE[name]})"
+            f"(usage: {family.usage})"
         )
-    if len(positional) != len(labels):
-        want = f"{len(labels)} number{'s' if len(labels) != 1 else ''}"
+    if len(positional) != len(family.labels):
+        n = len(family.labels)
+        want = f"{n} number{'s' if n != 1 else ''}"
         raise FlipLabError(
             f"channel {name!r} takes {want}, got {len(positional)} in spec {spec!r} "
-            f"(usage: {_USAGE[name]})"
+            f"(usage: {family.usage})"
         )
-    args = [_number(t, name, label, spec) for t, label in zip(positional, labels)]
-    kwargs = dict(keywords)
-    seen: set[str] = set()
+    numbers = [_number(t, name, label, spec) for t, label in zip(positional, family.labels)]
+    given: dict[str, int] = {}
     for token in named:
         key, _, value = (s.strip() for s in token.partition("="))
-        if key not in keywords:
-            allowed = ", ".join(keywords) or "none"
+        if key not in family.keywords:
+            allowed = ", ".join(family.keywords) or "none"
             raise FlipLabError(
                 f"channel {name!r}: unknown keyword {key!r} in spec {spec!r} (allowed: {allowed})"
             )
-        if key in seen:
+        if key in given:
             raise FlipLabError(f"channel {name!r}: keyword {key!r} given twice in spec {spec!r}")
-        seen.add(key)
-        kwargs[key] = _integer(value, name, key, spec)
-    return make(args, kwargs)
+        given[key] = _integer(value, name, key, spec)
+    return ParsedSpec(family, numbers, given)
+
+
+def parse_channel(spec: str) -> Channel:
+    """The channel a spec string names.
+
+    Args:
+        spec: e.g. ``"bsc:1e-3"``, ``"asym:0.01,0.001"``, ``"stuck:1e-4,0.5,seed=3"``, ``"none"``.
+
+    Raises:
+        FlipLabError: as :func:`parse_spec`.
+    """
+    return parse_spec(spec).channel()

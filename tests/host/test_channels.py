@@ -19,7 +19,6 @@ from host.channels import (
     BinarySymmetricChannel,
     FlipReport,
     NestedPattern,
-    Region,
     RegionLayout,
     StuckAtChannel,
     flip_bits,
@@ -28,9 +27,9 @@ from host.channels import (
     read_bits,
     trial_rng,
     trial_seed,
-    whole_payload,
 )
 from host.errors import FlipLabError
+from host.regions import Region, whole_payload
 
 ALPHA = 1e-3
 N_BYTES = 25_000  # 200 000 eligible bits per trial in the statistical tests
