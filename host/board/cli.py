@@ -16,6 +16,10 @@ from host.board import transfer
 from host.board.client import DEFAULT_BAUDRATE, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from host.errors import FlipLabError
 
+#: host.channels.channel_usage(), spelled out so that help costs no import of the channels
+#: (tests/e2e/test_board_protocol.py checks that the two agree)
+CHANNEL_USAGE = "none | bsc:P | asym:P01,P10 | stuck:F,S[,seed=D]"
+
 
 def _size(text: str) -> int:
     """Parses a byte count: 4096, 0x1000, 64k, 4M (binary multiples)."""
@@ -144,7 +148,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
     p = sub.add_parser("mode", help="set the error model (emulated board) or programming mode (real chip)")
     _add_link(p)
-    p.add_argument("spec", help="none | bsc:P | asym:P01,P10 | stuck:F,S[,seed=N] | program:V")
+    p.add_argument("spec", help=f"{CHANNEL_USAGE} | program:V")
     p.add_argument("--seed", type=int, default=0, help="read-noise seed / stuck-at device seed (default 0)")
     p.set_defaults(func=_cmd_mode)
 
@@ -155,7 +159,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("emulate", help="run the virtual board on a pseudo-terminal; prints its port")
     p.add_argument("--nvm", choices=NVM_KINDS, default="rram", help="memory kind (default %(default)s)")
     p.add_argument("--channel", default="none",
-                   help="read error model: none | bsc:P | asym:P01,P10 | stuck:F,S[,SEED] (default none)")
+                   help=f"read error model: {CHANNEL_USAGE} (default none)")
     p.add_argument("--size", type=_size, default=4 << 20, help="memory size in bytes (default 4M)")
     p.add_argument("--seed", type=int, default=0, help="read-noise seed / stuck-at device seed (default 0)")
     p.set_defaults(func=_cmd_emulate)

@@ -43,8 +43,11 @@ class VirtualBoard:
     def __init__(self, *, nvm: str = "rram", channel: str = "none", size: int = 4 << 20, seed: int = 0) -> None:
         if nvm not in NVM_KINDS:
             raise FlipLabError(f"unknown --nvm {nvm!r}: choose one of {', '.join(NVM_KINDS)}")
+        from host.board.protocol import mode_from_spec
+
+        mode_from_spec(channel, seed)  # the host's grammar and messages (the C board's is its own)
         exe = vboard_path()
-        cmd = [str(exe), "--size", str(size), "--nvm", nvm, "--channel", channel, "--seed", str(seed),
+        cmd = [str(exe), "--size", str(size), "--nvm", nvm, "--channel", "".join(channel.split()).lower(), "--seed", str(seed),
                "--exit-on-eof", "1"]
         # the board exits when its stdin pipe closes, so it never outlives this process
         self.process = subprocess.Popen(

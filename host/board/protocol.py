@@ -16,6 +16,7 @@ from enum import IntEnum
 
 from cobs import cobs
 
+from host.channels import parse_spec
 from host.errors import FlipLabError
 
 PROTOCOL_VERSION = 1
@@ -191,44 +192,17 @@ class Mode:
         return struct.pack("<B3xIIQ", int(self.model), self.a, self.b, self.seed & (2**64 - 1))
 
 
-def _probabilities(spec: str, body: str, count: int) -> list[float]:
-    parts = body.split(",")
-    if len(parts) != count:
-        raise FlipLabError(f"bad channel spec {spec!r}: expected {count} comma-separated numbers")
-    try:
-        return [float(x) for x in parts]
-    except ValueError:
-        raise FlipLabError(f"bad channel spec {spec!r}: not a number") from None
-
-
 def mode_from_spec(spec: str, seed: int = 0) -> Mode:
-    """Parses ``none``, ``bsc:P``, ``asym:P01,P10``, ``stuck:F,S[,seed=N]`` or ``program:V``.
+    """The SET_MODE of a channel spec (the host's one grammar, host.channels) or ``program:V``.
 
+    ``none``, ``bsc:P``, ``asym:P01,P10``, ``stuck:F,S[,seed=D]`` as everywhere in FlipLab:
     P01 is the probability that a stored 0 reads as 1, P10 that a stored 1 reads as 0; F the
-    fraction of stuck cells, S the share of them stuck at 1; ``seed`` seeds the board's read noise
-    and is the stuck-at device seed unless the spec gives one. ``program:V`` writes the byte V to
-    a real chip's status register.
+    fraction of stuck cells, S the share of them stuck at 1. ``seed`` seeds the board's read
+    noise and is the stuck-at device seed unless the spec gives one. ``program:V`` (a board
+    mode, not a channel) writes the byte V to a real chip's status register.
     """
     name, _, body = spec.partition(":")
-    if name == "none" and not body:
-        return Mode(Model.NONE, seed=seed)
-    if name == "bsc":
-        (p,) = _probabilities(spec, body, 1)
-        return Mode(Model.BSC, threshold(p), 0, seed)
-    if name == "asym":
-        p01, p10 = _probabilities(spec, body, 2)
-        return Mode(Model.ASYM, threshold(p01), threshold(p10), seed)
-    if name == "stuck":
-        parts = body.split(",")
-        if len(parts) == 3:
-            seed_text = parts.pop().removeprefix("seed=")
-            try:
-                seed = int(seed_text, 0)
-            except ValueError:
-                raise FlipLabError(f"bad channel spec {spec!r}: seed {seed_text!r} is not an integer") from None
-        f, s = _probabilities(spec, ",".join(parts), 2)
-        return Mode(Model.STUCK, threshold(f), threshold(s), seed)
-    if name == "program":
+    if name.strip().lower() == "program":
         try:
             value = int(body, 0)
         except ValueError:
@@ -236,9 +210,20 @@ def mode_from_spec(spec: str, seed: int = 0) -> Mode:
         if not 0 <= value <= 255:
             raise FlipLabError(f"bad mode {spec!r}: program:V needs a byte value V in 0..255")
         return Mode(Model.PROGRAM, value, 0, 0)
-    raise FlipLabError(
-        f"unknown channel spec {spec!r} (none | bsc:P | asym:P01,P10 | stuck:F,S[,seed=N] | program:V)"
-    )
+    parsed = parse_spec(spec)
+    numbers = parsed.numbers
+    family = parsed.family.name
+    if family == "none":
+        return Mode(Model.NONE, seed=seed)
+    if family == "bsc":
+        return Mode(Model.BSC, threshold(numbers[0]), 0, seed)
+    if family == "asym":
+        return Mode(Model.ASYM, threshold(numbers[0]), threshold(numbers[1]), seed)
+    if family == "stuck":
+        return Mode(Model.STUCK, threshold(numbers[0]), threshold(numbers[1]),
+                    parsed.given.get("seed", seed))
+    raise FlipLabError(f"channel {family!r} has no board mode; the board models "
+                       f"none, bsc, asym and stuck")
 
 
 @dataclass(frozen=True)

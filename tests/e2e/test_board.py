@@ -368,8 +368,11 @@ def test_cli_errors_are_one_line_flipLab_errors(tmp_path, monkeypatch):
     with pytest.raises(FlipLabError, match=r"virtual board not found .*make -C .*firmware host"):
         VirtualBoard()
     monkeypatch.delenv("FLIPLAB_VBOARD")
-    with pytest.raises(FlipLabError, match="virtual board failed to start: .*bad --channel"):
+    # the host's channel grammar refuses a bad spec before the board starts
+    with pytest.raises(FlipLabError, match=r"P = 2 is outside \[0, 1\] in spec 'bsc:2'"):
         VirtualBoard(channel="bsc:2")
+    with pytest.raises(FlipLabError, match="virtual board failed to start: .*--size"):
+        VirtualBoard(size=0)
 
 
 def test_too_large_image_and_nothing_written(board, tmp_path):

@@ -90,9 +90,28 @@ def test_threshold_and_specs():
     assert P.mode_from_spec("stuck:0.01,0.5,seed=7") == P.Mode(P.Model.STUCK, P.threshold(0.01), 2**31, 7)
     assert P.mode_from_spec("stuck:0.01,0.5", seed=3).seed == 3
     assert P.mode_from_spec("program:0x1c") == P.Mode(P.Model.PROGRAM, 0x1C, 0, 0)
-    for bad in ("bsc", "bsc:2", "bsc:x", "asym:0.1", "stuck:0.1,0.5,seed=q", "gauss:1", "program:300"):
+    for bad in ("bsc", "bsc:2", "bsc:x", "asym:0.1", "stuck:0.1,0.5,seed=q", "gauss:1", "program:300",
+                "stuck:0.1,0.5,7", "bsc:1e-3,seed=1"):
         with pytest.raises(FlipLabError):
             P.mode_from_spec(bad)
+
+
+def test_the_board_speaks_the_host_channel_grammar():
+    """One grammar: every spec the host accepts maps to a board mode, the board refuses what
+    the host refuses, with the host's message, and the help text is the registry's."""
+    from host.board.cli import CHANNEL_USAGE
+    from host.channels import channel_usage, parse_channel
+
+    assert CHANNEL_USAGE == channel_usage()
+    for spec in ("none", "bsc:0.001", "asym:0.25,0.5", "stuck:0.01,0.5,seed=7", " BSC : 1e-3 "):
+        channel = parse_channel(spec)
+        assert P.mode_from_spec(spec).model.name.lower() == channel.name
+    for bad in ("bsc:1e-3,2", "asym:nan,0.1", "stuck:0.1,0.5,device=2"):
+        with pytest.raises(FlipLabError) as host_error:
+            parse_channel(bad)
+        with pytest.raises(FlipLabError) as board_error:
+            P.mode_from_spec(bad)
+        assert str(board_error.value) == str(host_error.value)
 
 
 def test_info_and_stats_parsing():
