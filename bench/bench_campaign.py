@@ -28,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from host.campaign import find_robustness, make_spec, read_rows, run_sweep
-from host.data import load_dataset
+from host.campaign import (RobustnessSettings, SweepSettings, find_robustness, make_spec,
+                           read_rows, run_sweep)
+from host.data import DataSpec, load_dataset
 from host.model import load_model
-from host.run import OnnxExecutor
+from host.executors.ort import OnnxExecutor
 
 MODEL = "/work/shared/models/qin_mnist_cnn.onnx"
 DATA = "/work/shared/data/mnist.npz"
@@ -68,8 +69,8 @@ def timed_sweep(spec, **kw) -> tuple[float, float, int]:
 
 
 def bench_grid(a: argparse.Namespace) -> list[str]:
-    spec = make_spec(a.model, codecs=a.codec, rates=a.rates, trials=a.trials, data=a.data,
-                     samples=a.samples, seed=1)
+    spec = make_spec(a.model, SweepSettings(codecs=a.codec, rates=a.rates, trials=a.trials,
+                                            data=DataSpec(a.data, samples=a.samples), seed=1))
     clean_wall, clean_cpu = clean_pass(a.model, a.data, a.samples, a.repeat)
     runs = [timed_sweep(spec) for _ in range(a.sweep_repeat)]
     wall = statistics.median(r[0] for r in runs)
@@ -90,8 +91,9 @@ def bench_grid(a: argparse.Namespace) -> list[str]:
 
 
 def bench_layers(a: argparse.Namespace) -> list[str]:
-    spec = make_spec(a.model, codecs=a.codec, rates=a.layer_rates, trials=a.layer_trials,
-                     scopes=["layers"], data=a.data, samples=a.samples, seed=1)
+    spec = make_spec(a.model, SweepSettings(codecs=a.codec, rates=a.layer_rates,
+                                            trials=a.layer_trials, scopes=["layers"],
+                                            data=DataSpec(a.data, samples=a.samples), seed=1))
     w1, c1, n = timed_sweep(spec, reuse_prefix=True, prefix_cache_bytes=a.cache_mb << 20)
     w0, c0, _ = timed_sweep(spec, reuse_prefix=False)
     return [
@@ -106,9 +108,10 @@ def bench_layers(a: argparse.Namespace) -> list[str]:
 
 def bench_robustness(a: argparse.Namespace) -> list[str]:
     w0, c0 = time.perf_counter(), time.process_time()
-    r = find_robustness(a.model, codec=a.rob_codec, x=0.95, ci=a.ci, data=a.data,
-                        samples=a.samples, max_trials=a.max_trials, lo=a.lo, hi=a.hi,
-                        resolution=a.resolution, seed=1, progress=False)
+    r = find_robustness(a.model, RobustnessSettings(
+        codec=a.rob_codec, x=0.95, ci=a.ci, data=DataSpec(a.data, samples=a.samples),
+        max_trials=a.max_trials, lo=a.lo, hi=a.hi, resolution=a.resolution, seed=1),
+        progress=False)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     per_variant = wall / max(r.variants + 1, 1)
     grid_rates = math.ceil(math.log(a.hi / a.lo) / math.log1p(a.resolution)) + 1

@@ -26,7 +26,7 @@ from host.data import load_dataset
 from host.decode import decode_weights
 from host.export import CodecPlan, build_image
 from host.model import load_model
-from host.run import OnnxExecutor
+from host.executors.ort import OnnxExecutor
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -70,10 +70,11 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from host.campaign import (CampaignJob, Unit, find_robustness, make_spec, read_rows,
+from host.campaign import (CampaignJob, RobustnessSettings, SweepSettings, Unit, find_robustness,
+                           make_spec, read_rows,
                            reference_run, run_sweep, run_unit)
 from host.campaign.worker import context_for
-from host.data import load_dataset
+from host.data import DataSpec, load_dataset
 from host.decode import decode_weights
 from host.export import CodecPlan, build_image
 from host.metrics import r_at
@@ -264,8 +265,9 @@ def check_quantiser(a: argparse.Namespace, model: nn.Module, qrange: ModelRange)
 def bench_grid(a: argparse.Namespace) -> GridTimes:
     """Part 1: checks, then ours end to end, then ours and PyTorch interleaved per trial."""
     torch.set_num_threads(a.threads)
-    spec = make_spec(a.model, codecs=CODEC, rates=a.rates, trials=a.trials, data=a.data,
-                     samples=a.samples, seed=a.seed)
+    spec = make_spec(a.model, SweepSettings(codecs=CODEC, rates=a.rates, trials=a.trials,
+                                            data=DataSpec(a.data, samples=a.samples),
+                                            seed=a.seed))
     ws = load_model(a.model)
     x_np, y_np = load_dataset(a.data, input_shape=ws.input_shape, samples=a.samples)
     x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
@@ -349,9 +351,10 @@ def bench_robustness(a: argparse.Namespace) -> RobustnessTimes:
     """Part 2: ``find_robustness`` end to end; the PyTorch grid's size."""
     log(f"ours: find_robustness x=0.95, bracket {a.lo:g}…{a.hi:g}, resolution {a.resolution:.0%}")
     with timed() as t:
-        r = find_robustness(a.model, codec=CODEC, x=0.95, ci=a.ci, data=a.data,
-                            samples=a.samples, max_trials=a.max_trials, lo=a.lo, hi=a.hi,
-                            resolution=a.resolution, seed=a.seed, progress=False)
+        r = find_robustness(a.model, RobustnessSettings(
+            codec=CODEC, x=0.95, ci=a.ci, data=DataSpec(a.data, samples=a.samples),
+            max_trials=a.max_trials, lo=a.lo, hi=a.hi, resolution=a.resolution, seed=a.seed),
+            progress=False)
     rates = grid_rate_count(a.lo, a.hi, a.resolution)
     return RobustnessTimes(r, t, rates, rates * a.grid_trials + 1)
 

@@ -55,6 +55,15 @@ def _bit_positions(text: str) -> list[int | str]:
     return out
 
 
+def _add_backend(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default="onnxruntime",
+                   choices=("onnxruntime", "reference", "rtl"),
+                   help="executor: onnxruntime (default; the ONNX graph), reference (the "
+                        "accelerator's integer reference, host/hw) or rtl (the Verilog "
+                        "accelerator under cocotb + Icarus); reference and rtl need an image "
+                        "with a layer program (host export --lower accel)")
+
+
 def _emit(args: argparse.Namespace, result: dict, table: str) -> None:
     print(json.dumps(result, indent=2) if args.json else table)
 
@@ -109,18 +118,22 @@ def cmd_inject(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from host.evaluate import evaluate
+    from host.data import DataSpec
+    from host.evaluate import EvalSettings, evaluate
 
-    result = evaluate(image=args.image, manifest=args.manifest, data=args.data,
-                      samples=args.samples, normalize=args.normalize, channel=args.channel,
-                      seed=args.seed, trial=args.trial, strategy=args.strategy,
-                      board=args.board, backend=args.backend)
+    result = evaluate(EvalSettings(
+        image=args.image, manifest=args.manifest,
+        data=DataSpec(args.data, args.normalize, args.samples), channel=args.channel,
+        seed=args.seed, trial=args.trial, board=args.board, backend=args.backend,
+        options={"strategy": args.strategy}))
     out = result.to_json()
     summary = (f"accuracy {out['accuracy']:.4f} ({out['correct']}/{out['samples']}), "
                f"nulled weights {out['nulled']}, corrected bits {out['corrected']}"
                + (f", bit flips {out['flips']}" if out["flips"] is not None else "")
-               + (f", RTL: {out['cycles_per_inference']:.0f} cycles/inference, "
-                  f"detected errors {out['detected']}" if args.backend == "rtl" else ""))
+               + (f", {args.backend}: detected errors {out['detected']}"
+                  if args.backend != "onnxruntime" else "")
+               + (f", {out['cycles_per_inference']:.0f} cycles/inference"
+                  if "cycles_per_inference" in out else ""))
     _emit(args, out, summary)
 
 
@@ -164,13 +177,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    from host.campaign import CampaignInterrupted, make_spec, run_sweep
+    from host.campaign import CampaignInterrupted, SweepSettings, make_spec, run_sweep
+    from host.data import DataSpec
     from host.report import format_summary, summary_records
 
-    spec = make_spec(args.model, codecs=args.codecs, channel=args.channel, rates=args.rates,
-                     trials=args.trials, scopes=args.scope, granularity=args.range,
-                     overrides=args.override, data=args.data, normalize=args.normalize,
-                     samples=args.samples, seed=args.seed)
+    spec = make_spec(args.model, SweepSettings(
+        codecs=args.codecs, rates=args.rates, trials=args.trials, channel=args.channel,
+        scopes=args.scope, granularity=args.range, overrides=args.override,
+        data=DataSpec(args.data, args.normalize, args.samples), seed=args.seed,
+        backend=args.backend))
     try:
         result = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
                            progress=not args.json)
@@ -193,12 +208,14 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_robustness(args: argparse.Namespace) -> None:
-    from host.campaign import find_robustness
+    from host.campaign import RobustnessSettings, find_robustness
+    from host.data import DataSpec
 
-    r = find_robustness(args.model, codec=args.codec, channel=args.channel, x=args.x, ci=args.ci,
-                        data=args.data, samples=args.samples, max_trials=args.max_trials,
-                        seed=args.seed, lo=args.lo, hi=args.hi, resolution=args.resolution,
-                        progress=not args.json)
+    r = find_robustness(args.model, RobustnessSettings(
+        codec=args.codec, channel=args.channel, x=args.x, ci=args.ci,
+        data=DataSpec(args.data, args.normalize, args.samples), max_trials=args.max_trials,
+        seed=args.seed, lo=args.lo, hi=args.hi, resolution=args.resolution,
+        backend=args.backend), progress=not args.json)
     _emit(args, r.to_json(),
           f"R({r.x:g}) of {r.codec} under {r.channel}: {r.r:.4g} "
           f"(interval [{r.ci_low:.4g}, {r.ci_high:.4g}], {r.status}; A = "
@@ -256,13 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--channel", help="inject errors in memory before evaluating (e.g. bsc:1e-3)")
     v.add_argument("--seed", type=_seed, default=0)
     v.add_argument("--trial", type=_seed, default=0)
-    v.add_argument("--strategy", default="session", choices=("session", "inputs"),
-                   help="how weights reach onnxruntime (docs/benchmarks.md)")
+    v.add_argument("--strategy", choices=("session", "inputs"),
+                   help="onnxruntime backend only: how weights reach onnxruntime, session "
+                        "(default) or inputs (docs/benchmarks.md)")
     v.add_argument("--board", metavar="PORT",
                    help="write the payload to the board on PORT, read it back, evaluate that")
-    v.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "rtl"),
-                   help="executor: onnxruntime (default) or rtl (the Verilog accelerator under "
-                        "cocotb + Icarus; needs an image exported with --lower accel)")
+    _add_backend(v)
     v.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("inspect", help="show an image's layout and codecs")
@@ -304,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the units on a Dask distributed scheduler (tcp://host:8786)")
     w.add_argument("--out", required=True, type=Path, help="campaign folder (resumed if same)")
+    _add_backend(w)
     w.set_defaults(func=cmd_sweep)
 
     rp = sub.add_parser("report", help="report.md, plots and summary of a campaign folder")
@@ -317,14 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--x", type=float, default=0.95, help="criterion: mean accuracy >= x*A")
     rb.add_argument("--ci", type=float, default=0.005,
                     help="half-width of the mean-accuracy confidence interval at each probe")
-    rb.add_argument("--data", default="digits")
-    rb.add_argument("--samples", type=_positive)
+    rb.add_argument("--data", default="digits", help="dataset (as host eval --data)")
+    rb.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    rb.add_argument("--samples", type=_positive, help="use only the first N samples")
     rb.add_argument("--max-trials", type=_positive, default=200, dest="max_trials")
     rb.add_argument("--seed", type=_seed, default=0)
     rb.add_argument("--lo", type=float, default=1e-7, help="lower end of the search (RBER)")
     rb.add_argument("--hi", type=float, default=0.5, help="upper end of the search (RBER)")
     rb.add_argument("--resolution", type=float, default=0.1,
                     help="stop when the bracket hi/lo <= 1 + resolution")
+    _add_backend(rb)
     rb.set_defaults(func=cmd_robustness)
 
     for sp in (e, i, v, s, d, m, w, rp, rb):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from host.campaign import make_spec, read_rows, run_sweep
+from host.campaign import SweepSettings, make_spec, read_rows, run_sweep
 from host.export import CodecPlan, build_image, file_sha256
 from host.image import manifest_path_for, write_image
 from host.model import load_model
@@ -43,8 +43,8 @@ def run_demo(out_dir: Path, *, json_out: bool = False, workers: int = 1) -> dict
     summary records (R(0.99), R(0.95), AUC ... per codec), and the paths written.
     """
     out_dir = Path(out_dir)
-    spec = make_spec(DEMO_MODEL, codecs=list(DEMO_CODECS), rates=DEMO_SWEEP, trials=DEMO_TRIALS,
-                     data="digits", seed=DEMO_SEED)
+    spec = make_spec(DEMO_MODEL, SweepSettings(codecs=list(DEMO_CODECS), rates=DEMO_SWEEP,
+                                               trials=DEMO_TRIALS, seed=DEMO_SEED))
     result = run_sweep(spec, out_dir, workers=workers, progress=not json_out)
     report = write_report(out_dir)
     plots = sorted(str(p) for p in (report.parent / "plots").glob("*.png"))

@@ -1,51 +1,80 @@
-"""The ``host eval`` job: an image (from a file, a raw dump + manifest, or a board round trip),
-optionally errors injected in memory, a dataset shaped for the model, one executor."""
+"""The ``host eval`` job: an image (a file, a raw dump + manifest, or a board round trip),
+optionally errors injected in memory, a dataset shaped for the model, one executor by name.
+
+image ─ (board round trip) ─ (inject) ─ decode ─ executor ─ Evaluation: the same steps, by the
+same functions, as every variant of a campaign (host.campaign.worker).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from host.data import load_dataset
-from host.errors import FlipLabError
-from host.image import read_image
-from host.run import Evaluation, OnnxExecutor, evaluate_image
+from host.data import DataSpec
+from host.decode import decode_weights
+from host.evaluation import Evaluation, run_variant
+from host.executors import DEFAULT, get_executor
+from host.executors.base import Executor
+from host.image import Image, read_image
 
 
-def evaluate(*, image: Path, manifest: Path | None = None, data: str = "digits",
-             samples: int | None = None, normalize: str = "unit", channel: str | None = None,
-             seed: int = 0, trial: int = 0, strategy: str = "session",
-             board: str | None = None, backend: str = "onnxruntime") -> Evaluation:
-    """Accuracy of the model stored in ``image`` on ``data`` (see ``host eval --help``).
+@dataclass(frozen=True)
+class EvalSettings:
+    """What ``host eval`` evaluates, and how.
 
-    ``backend``: ``onnxruntime`` (decode the weights, run the graph) or ``rtl`` (simulate the
-    accelerator on the image's layer program with cocotb + Icarus, host.sim)."""
-    if backend not in ("onnxruntime", "rtl"):
-        raise FlipLabError(f"unknown backend {backend!r}; choose onnxruntime or rtl")
-    img = read_image(image, manifest)
-    if backend == "rtl":  # refuse an image the accelerator cannot run before any slow work
-        from host.sim import AccelConfig, check_image, require_simulator
-        check_image(img, AccelConfig())
-        require_simulator()
-    flips = None
-    if channel is not None:  # validate the spec before any slow work
+    Attributes:
+        image: image file, or a raw payload dump with ``manifest``.
+        manifest: the golden image's manifest, for a raw dump.
+        data: the labelled samples.
+        channel: inject errors in memory before evaluating (a channel spec), or None.
+        seed, trial: identify the injected errors (as ``host inject``).
+        board: a serial port: write the payload to the board, read it back, evaluate that.
+        backend: executor name (host.executors).
+        options: the executor's own options (``{"strategy": "inputs"}``); an option the
+            backend does not take is refused.
+    """
+
+    image: Path
+    manifest: Path | None = None
+    data: DataSpec = field(default_factory=DataSpec)
+    channel: str | None = None
+    seed: int = 0
+    trial: int = 0
+    board: str | None = None
+    backend: str = DEFAULT
+    options: dict = field(default_factory=dict)
+
+
+def evaluate(settings: EvalSettings) -> Evaluation:
+    """Accuracy of the model stored in the image on the data (see ``host eval --help``)."""
+    s = settings
+    executor_cls = get_executor(s.backend)
+    executor_cls.check_options(s.options)
+    img = read_image(s.image, s.manifest)
+    executor = executor_cls.for_image(img, **s.options)  # refuses the image before slow work
+    chan = None
+    if s.channel is not None:  # validate the spec before any slow work
         from host.channels import parse_channel
-        chan = parse_channel(channel)
-    x, y = load_dataset(data, input_shape=img.model["input_shape"], normalize=normalize,
-                        samples=samples)
-    if board is not None:
+        chan = parse_channel(s.channel)
+    x, y = s.data.load(img.model["input_shape"])
+    flips = None
+    if s.board is not None:
         from host.board import roundtrip
         golden = img
-        dump = roundtrip(golden.payload.tobytes(), board)
+        dump = roundtrip(golden.payload.tobytes(), s.board)
         img = golden.with_payload(np.frombuffer(dump, dtype=np.uint8).copy())
         flips = int(np.unpackbits(golden.payload ^ img.payload).sum())
-    if channel is not None:
+    if chan is not None:
         from host.inject import inject
-        img, report = inject(img, chan, seed=seed, trial=trial)
+        img, report = inject(img, chan, seed=s.seed, trial=s.trial)
         flips = report.flips + (flips or 0)
-    if backend == "rtl":
-        from host.sim import evaluate_rtl
-        return evaluate_rtl(img, x, y, flips=flips)
-    executor = OnnxExecutor.for_image(img, strategy=strategy)
-    return evaluate_image(img, x, y, executor=executor, flips=flips)
+    return run_variant(executor, decode_weights(img), x, y, flips=flips)
+
+
+def evaluate_image(image: Image, x: np.ndarray, y: np.ndarray, *,
+                   executor: Executor | None = None, flips: int | None = None) -> Evaluation:
+    """Decode ``image`` and score it on ``x``/``y`` (default executor: onnxruntime)."""
+    executor = executor or get_executor(DEFAULT).for_image(image)
+    return run_variant(executor, decode_weights(image), x, y, flips=flips)

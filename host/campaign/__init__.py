@@ -6,12 +6,12 @@ bisection without a grid. docs/campaigns.md describes usage, the results schema,
 semantics, seeds, executors and the per-layer prefix reuse.
 """
 
-from host.campaign.grid import CampaignSpec, Unit, parse_rates, parse_scopes, scope_regions
-from host.campaign.robustness import RobustnessResult, find_robustness
+from host.campaign.grid import CampaignSpec, Unit, parse_rates, parse_scopes, scope_selection
+from host.campaign.robustness import RobustnessResult, RobustnessSettings, find_robustness
 from host.campaign.split import GraphSplit, split_at_weights
 from host.campaign.store import CAMPAIGN, RESULTS, ROW_KEYS, read_rows
-from host.campaign.sweep import (CampaignInterrupted, SweepResult, make_spec, reference_run,
-                                 run_sweep)
+from host.campaign.sweep import (CampaignInterrupted, SweepResult, SweepSettings, make_spec,
+                                 reference_run, run_sweep)
 from host.campaign.worker import CampaignJob, run_unit
 
 __all__ = [
@@ -23,7 +23,9 @@ __all__ = [
     "RESULTS",
     "ROW_KEYS",
     "RobustnessResult",
+    "RobustnessSettings",
     "SweepResult",
+    "SweepSettings",
     "Unit",
     "find_robustness",
     "make_spec",
@@ -33,6 +35,6 @@ __all__ = [
     "reference_run",
     "run_sweep",
     "run_unit",
-    "scope_regions",
+    "scope_selection",
     "split_at_weights",
 ]

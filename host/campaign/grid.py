@@ -16,7 +16,9 @@ import numpy as np
 
 from host.channels import Channel, parse_channel
 from host.codecs import get_codec
+from host.data import DataSpec
 from host.errors import FlipLabError
+from host.executors import DEFAULT as DEFAULT_BACKEND
 from host.image import Image
 
 #: scope of every stored weight bit (the paper's whole-model experiment)
@@ -55,6 +57,7 @@ class CampaignSpec:
         normalize: input normalisation spec.
         samples: number of samples (the first N of the split); None = all.
         seed: campaign seed, an integer ≥ 0.
+        backend: the executor that runs every variant (host.executors).
     """
 
     model: str
@@ -70,6 +73,12 @@ class CampaignSpec:
     normalize: str = "unit"
     samples: int | None = None
     seed: int = 0
+    backend: str = DEFAULT_BACKEND
+
+    @property
+    def dataset(self) -> DataSpec:
+        """The campaign's samples as a :class:`~host.data.DataSpec`."""
+        return DataSpec(self.data, self.normalize, self.samples)
 
     def units(self) -> list[Unit]:
         """Every unit of the grid, codec-major, then scope, then trial."""
@@ -84,7 +93,7 @@ class CampaignSpec:
         return {"codecs": list(self.codecs), "channel": self.channel, "rates": list(self.rates),
                 "trials": self.trials, "scopes": list(self.scopes),
                 "range": self.granularity, "overrides": [list(o) for o in self.overrides],
-                "normalize": self.normalize, "samples": self.samples}
+                "normalize": self.normalize, "samples": self.samples, "backend": self.backend}
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -217,19 +226,20 @@ def bit_positions(scope: str) -> list[int | str]:
     return sorted(set(out), key=lambda p: (isinstance(p, str), p))
 
 
-def scope_regions(image: Image, scope: str) -> list:
-    """The regions where a scope's errors land (the same as ``host inject``'s selection).
+def scope_selection(scope: str) -> dict:
+    """Where a scope's errors land, as ``host inject``'s selection: keyword arguments
+    ``tensors`` / ``bit_positions`` of :func:`host.inject.error_pattern`.
 
     ``model``: every stored bit (``host inject``); ``layer:L``: the tensors whose layer or name
     matches L (``host inject --tensors L``); ``bits:P``: positions P of every code
     (``host inject --bits P``).
     """
     if scope == MODEL_SCOPE:
-        return image.regions()
+        return {}
     if scope.startswith("layer:"):
-        return image.regions([glob.escape(scope[len("layer:"):])])
+        return {"tensors": [glob.escape(scope[len("layer:"):])]}
     if scope.startswith("bits:"):
-        return image.regions(None, bit_positions(scope))
+        return {"bit_positions": bit_positions(scope)}
     raise FlipLabError(f"unknown scope {scope!r}")
 
 

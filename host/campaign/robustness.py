@@ -30,11 +30,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from host.campaign.grid import MODEL_SCOPE, CampaignSpec, scope_regions, sweep_channel
-from host.campaign.sweep import make_spec, reference_run
+from host.campaign.grid import CampaignSpec, sweep_channel
+from host.campaign.sweep import SweepSettings, make_spec, reference_run
 from host.campaign.worker import CampaignJob, context_for
-from host.channels import flip_bits
+from host.data import DataSpec
+from host.decode import IncrementalDecoder
 from host.errors import FlipLabError
+from host.executors import DEFAULT as DEFAULT_BACKEND
+from host.inject import error_pattern
 from host.metrics import mean_ci
 
 
@@ -82,7 +85,8 @@ class RobustnessResult:
 
 
 class _TrialSource:
-    """Accuracy of trial (seed, t) at any rate: the trial's nested pattern read at that rate.
+    """Accuracy of trial (seed, t) at any rate: the trial's nested pattern read at that rate,
+    through the campaign's variant path (host.campaign.worker).
 
     The pattern is drawn up to the probed rate only (it is the same bits whatever its
     ``rate_max``, docs/error-models.md), at a cost ~ 2·n·rate, small beside an inference.
@@ -92,39 +96,60 @@ class _TrialSource:
         self.ctx = context_for(job)
         self.spec = spec
         self.stored = self.ctx.stored(spec.codecs[0])
-        self.image = self.stored.image
-        self.regions = scope_regions(self.image, MODEL_SCOPE)
         self.channel = sweep_channel(spec.channel)
         self.variants = 0
 
     def accuracy(self, trial: int, rate: float) -> float:
-        pattern = self.channel.pattern(self.image.payload, self.regions, seed=self.spec.seed,
-                                       trial=trial, rate_max=rate)
-        flips = pattern.at(rate)
-        noisy = self.image.payload.copy()
-        flip_bits(noisy, flips)
-        weights = dict(self.stored.weights)
-        self.stored.variant(self.image.with_payload(noisy), flips, weights, {}, {})
-        out = self.ctx.executor.logits(weights, self.ctx.x)
+        pattern = error_pattern(self.stored.image, self.channel, seed=self.spec.seed,
+                                trial=trial, rate_max=rate)
+        variant = IncrementalDecoder(self.stored.clean).flip(pattern.at(rate))
         self.variants += 1
-        return float(np.mean(out.reshape(len(self.ctx.x), -1).argmax(axis=1) == self.ctx.y))
+        return self.ctx.evaluate(self.stored.executor, variant).accuracy
 
 
-def find_robustness(model: str, *, codec: str = "parity8", channel: str = "bsc",
-                    x: float = 0.95, ci: float = 0.005, data: str = "digits",
-                    samples: int | None = None, max_trials: int = 200, min_trials: int = 3,
-                    seed: int = 0, lo: float = 1e-7, hi: float = 0.5,
-                    resolution: float = 0.1, confidence: float = 0.95,
-                    granularity: str = "model", normalize: str = "unit",
-                    progress: bool = True) -> RobustnessResult:
-    """R(x) of ``codec`` on ``model`` by bisection on log p (see the module docstring).
+@dataclass(frozen=True)
+class RobustnessSettings:
+    """What ``host robustness`` searches, and how precisely.
 
-    Args:
-        x: criterion in (0, 1]; ci: half-width of the mean-accuracy interval to reach
-            (accuracy fraction, e.g. 0.005 = ±0.5 points); max_trials ≥ min_trials ≥ 2.
-        lo, hi: the search bracket of rates, 0 < lo < hi ≤ 1; resolution: stop when
-            hi/lo ≤ 1 + resolution (relative, > 0); confidence: coverage of each interval.
+    Attributes:
+        codec: the codec whose R(x) is sought.
+        channel: the channel family (``bsc``, ``asym:P01,P10``, ...); its rate is searched.
+        x: criterion in (0, 1]: mean accuracy >= x·A.
+        ci: half-width of the mean-accuracy interval to reach at a probe (accuracy
+            fraction, e.g. 0.005 = ±0.5 points).
+        data: the labelled samples.
+        max_trials, min_trials: trials per probe, 2 <= min_trials <= max_trials.
+        seed: campaign seed.
+        lo, hi: the search bracket of rates, 0 < lo < hi <= 1.
+        resolution: stop when hi/lo <= 1 + resolution (> 0).
+        confidence: coverage of each probe's interval.
+        granularity: quantisation range per model, tensor or channel.
+        backend: the executor (host.executors).
     """
+
+    codec: str = "parity8"
+    channel: str = "bsc"
+    x: float = 0.95
+    ci: float = 0.005
+    data: DataSpec = field(default_factory=DataSpec)
+    max_trials: int = 200
+    min_trials: int = 3
+    seed: int = 0
+    lo: float = 1e-7
+    hi: float = 0.5
+    resolution: float = 0.1
+    confidence: float = 0.95
+    granularity: str = "model"
+    backend: str = DEFAULT_BACKEND
+
+
+def find_robustness(model: str, settings: RobustnessSettings = RobustnessSettings(), *,
+                    progress: bool = True) -> RobustnessResult:
+    """R(x) of ``settings.codec`` on ``model`` by bisection on log p (see the module
+    docstring)."""
+    s = settings
+    x, ci, lo, hi, resolution = s.x, s.ci, s.lo, s.hi, s.resolution
+    min_trials, max_trials, confidence = s.min_trials, s.max_trials, s.confidence
     if not 0.0 < x <= 1.0:
         raise FlipLabError(f"x must be in (0, 1], got {x}")
     if not ci > 0.0:
@@ -135,9 +160,9 @@ def find_robustness(model: str, *, codec: str = "parity8", channel: str = "bsc",
         raise FlipLabError(f"the search bracket needs 0 < lo < hi <= 1, got {lo:g}, {hi:g}")
     if not resolution > 0.0:
         raise FlipLabError(f"resolution must be > 0, got {resolution}")
-    spec = make_spec(model, codecs=codec, channel=channel, rates=f"{hi!r}", trials=max_trials,
-                     data=data, samples=samples, seed=seed, granularity=granularity,
-                     normalize=normalize)
+    spec = make_spec(model, SweepSettings(
+        codecs=s.codec, channel=s.channel, rates=f"{hi!r}", trials=max_trials, data=s.data,
+        seed=s.seed, granularity=s.granularity, backend=s.backend))
     reference, right = reference_run(spec)
     a = reference["accuracy"]
     threshold = x * a
@@ -202,5 +227,4 @@ def find_robustness(model: str, *, codec: str = "parity8", channel: str = "bsc",
         threshold=threshold, reference_accuracy=a, codec=spec.codecs[0], channel=spec.channel,
         lo=lo, hi=hi, resolution=resolution, status=status,
         unresolved=sum(p.verdict == "unresolved" for p in probes), variants=source.variants,
-        samples=n,
-        seed=seed, probes=probes)
+        samples=n, seed=s.seed, probes=probes)

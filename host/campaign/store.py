@@ -28,6 +28,8 @@ ROW_KEYS = ("model", "model_sha256", "codec", "bits_per_weight", "channel", "rat
             "corrected", "elapsed_s")
 #: the parts of campaign.json that must match for a folder to be resumed
 IDENTITY = ("model_sha256", "grid", "data", "seed")
+#: grid keys added after the first release, and their value in folders written before them
+GRID_DEFAULTS = {"backend": "onnxruntime"}
 
 
 def campaign_document(spec: CampaignSpec, reference: dict) -> dict:
@@ -41,7 +43,7 @@ def _differences(old: dict, new: dict) -> list[str]:
     for key in IDENTITY:
         if key == "grid" and isinstance(old.get("grid"), dict):
             out += [f"grid.{k}" for k in sorted(set(old["grid"]) | set(new["grid"]))
-                    if old["grid"].get(k) != new["grid"].get(k)]
+                    if old["grid"].get(k, GRID_DEFAULTS.get(k)) != new["grid"].get(k)]
         elif old.get(key) != new.get(key):
             out.append("model" if key == "model_sha256" else key)
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,13 +20,16 @@ from tqdm import tqdm
 from host.campaign.grid import (CampaignSpec, Unit, check_codecs, parse_rates, parse_scopes,
                                 sweep_channel_spec)
 from host.campaign.store import RESULTS, ResultWriter, RunLock, open_run, prepare_folder
-from host.campaign.worker import CampaignJob, model_identity, run_unit
-from host.data import load_dataset
+from host.campaign.worker import CampaignJob, model_identity, run_unit, store
+from host.data import DataSpec
 from host.errors import FlipLabError
-from host.export import CodecPlan, build_image
+from host.evaluation import check_labels, top1
+from host.executors import DEFAULT as DEFAULT_BACKEND
+from host.executors import get_executor
+from host.executors.ort import OnnxExecutor
+from host.export import CodecPlan
 from host.model import load_model
 from host.models import resolve_model
-from host.run import OnnxExecutor
 
 
 class CampaignInterrupted(KeyboardInterrupt):
@@ -55,33 +58,66 @@ class SweepResult:
     summary: object = field(default=None, repr=False)
 
 
-def make_spec(model: str | Path, *, codecs: str | list[str], channel: str = "bsc",
-              rates: str | tuple[float, ...], trials: int, scopes: list[str] | None = None,
-              granularity: str = "model", overrides: list[str] | tuple = (),
-              data: str = "digits", normalize: str = "unit", samples: int | None = None,
-              seed: int = 0) -> CampaignSpec:
+@dataclass(frozen=True)
+class SweepSettings:
+    """A campaign as the user states it (``host sweep``'s options); :func:`make_spec` checks
+    it and turns it into a :class:`CampaignSpec`.
+
+    Attributes:
+        codecs: ``"fixed8,parity8"`` or a list of codec specs.
+        rates: ``"lo:hi:n"``, a comma list, or a sequence of rates in (0, 1].
+        trials: trials per rate (M), >= 1.
+        channel: the channel family whose rate is swept (``bsc``, ``asym:P01,P10``,
+            ``stuck:F,S[,seed=D]``).
+        scopes: ``model`` (default), ``layers``, ``layer:NAME``, ``bits:POSITIONS``.
+        granularity: quantisation range per ``model``, ``tensor`` or ``channel``.
+        overrides: ``PATTERN=CODEC`` texts or (pattern, codec) pairs.
+        data: the labelled samples.
+        seed: campaign seed, >= 0.
+        backend: the executor (host.executors); ``reference`` and ``rtl`` store the
+            accelerator's layer program with each image.
+    """
+
+    codecs: str | Sequence[str]
+    rates: str | Sequence[float]
+    trials: int
+    channel: str = "bsc"
+    scopes: Sequence[str] | None = None
+    granularity: str = "model"
+    overrides: Sequence[str | tuple[str, str]] = ()
+    data: DataSpec = field(default_factory=DataSpec)
+    seed: int = 0
+    backend: str = DEFAULT_BACKEND
+
+
+def make_spec(model: str | Path, settings: SweepSettings) -> CampaignSpec:
     """Validate the user's choices (cheap checks first) and build the :class:`CampaignSpec`."""
-    codec_specs = check_codecs(codecs)
-    channel_spec = sweep_channel_spec(channel)
-    rate_list = parse_rates(rates) if isinstance(rates, str) else parse_rates(
-        ",".join(repr(float(r)) for r in rates))
+    s = settings
+    get_executor(s.backend)
+    codec_specs = check_codecs(s.codecs)
+    channel_spec = sweep_channel_spec(s.channel)
+    rate_list = parse_rates(s.rates) if isinstance(s.rates, str) else parse_rates(
+        ",".join(repr(float(r)) for r in s.rates))
+    trials, seed = s.trials, s.seed
     if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
         raise FlipLabError(f"trials must be an integer >= 1, got {trials!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise FlipLabError(f"seed must be an integer >= 0, got {seed!r}")
     pairs = tuple(CodecPlan.parse_override(o) if isinstance(o, str) else tuple(o)
-                  for o in overrides)
-    CodecPlan(codec_specs[0], pairs, granularity)  # validates range and override codecs
+                  for o in s.overrides)
+    CodecPlan(codec_specs[0], pairs, s.granularity)  # validates range and override codecs
     path = resolve_model(model)
     ws = load_model(path)
     layers = list(dict.fromkeys(t.layer for t in ws.tensors))
-    for codec in codec_specs:  # every codec must store this model (and overrides must match)
-        build_image(ws, CodecPlan(codec, pairs, granularity))
-    return CampaignSpec(
+    spec = CampaignSpec(
         model=str(path), model_sha256=model_identity(str(path)), codecs=codec_specs,
         channel=channel_spec, rates=rate_list, trials=int(trials),
-        scopes=parse_scopes(scopes, layers), granularity=granularity, overrides=pairs,
-        data=data, normalize=normalize, samples=samples, seed=int(seed))
+        scopes=parse_scopes(s.scopes, layers), granularity=s.granularity, overrides=pairs,
+        data=s.data.data, normalize=s.data.normalize, samples=s.data.samples, seed=int(seed),
+        backend=s.backend)
+    for codec in codec_specs:  # every codec must store this model (and overrides must match)
+        store(ws, spec, codec)
+    return spec
 
 
 def reference_run(spec: CampaignSpec, threads: int | None = None) -> tuple[dict, np.ndarray]:
@@ -90,13 +126,12 @@ def reference_run(spec: CampaignSpec, threads: int | None = None) -> tuple[dict,
     Returns ``({"accuracy", "correct", "samples"}, mask of correctly classified samples)``.
     """
     ws = load_model(spec.model)
-    x, y = load_dataset(spec.data, input_shape=ws.input_shape, normalize=spec.normalize,
-                        samples=spec.samples)
+    x, y = spec.dataset.load(ws.input_shape)
     specs = {t.name: (tuple(t.values.shape), t.values.dtype) for t in ws.tensors}
     executor = OnnxExecutor(ws.graph, specs, input_name=ws.input_name,
                             output_name=ws.output_name, threads=threads)
-    out = executor.logits({t.name: t.values for t in ws.tensors}, x)
-    right = out.reshape(len(x), -1).argmax(axis=1) == y
+    scores = executor.logits({t.name: t.values for t in ws.tensors}, x).reshape(len(x), -1)
+    right = top1(scores) == check_labels(y, scores.shape[1])
     return ({"accuracy": float(right.mean()), "correct": int(right.sum()),
              "samples": int(len(y))}, right)
 

@@ -57,6 +57,22 @@ class RawSplit:
     full_scale: float   # stored value of a full-intensity pixel (16, 255 or 1)
 
 
+@dataclass(frozen=True)
+class DataSpec:
+    """Which labelled samples a command evaluates on (``--data``, ``--normalize``,
+    ``--samples``): a dataset spec, its input normalisation, and the first N samples (None:
+    all)."""
+
+    data: str = "digits"
+    normalize: str = "unit"
+    samples: int | None = None
+
+    def load(self, input_shape: Sequence[Dim]) -> tuple[np.ndarray, np.ndarray]:
+        """The test split shaped for a model input (see :func:`load_dataset`)."""
+        return load_dataset(self.data, input_shape=input_shape, normalize=self.normalize,
+                            samples=self.samples)
+
+
 def load_dataset(
     spec: str,
     *,

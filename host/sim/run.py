@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from host.errors import FlipLabError
-from host.hw.program import input_activations, predictions
+from host.hw.program import predictions
 from host.image import Image
 from host.sim.accel import AccelConfig, check_image, ram_words, register_writes
 
@@ -146,22 +146,3 @@ def _run(job: dict, program: dict, config: AccelConfig, build_dir: Path, *,
                      float(res["run_seconds"]))
 
 
-def evaluate_rtl(image: Image, x: np.ndarray, y: np.ndarray, *, flips: int | None = None,
-                 config: AccelConfig | None = None):
-    """``host eval --backend rtl``: accuracy, cycles per inference and detected errors of the
-    RTL accelerator on samples ``x`` (float, shaped for the model) with labels ``y``."""
-    from host.run import Evaluation
-
-    from host.decode import decode_weights
-
-    config = config or AccelConfig()
-    program = check_image(image, config)  # before any slow work
-    result = simulate(image, input_activations(program, x), config=config)
-    detected = int(result.detected[0]) if result.detected.size else 0
-    decoded = decode_weights(image)  # the host's count of nulled weights, per tensor
-    return Evaluation(result.predictions, np.asarray(y), decoded.nulled, decoded.corrected, flips,
-                      backend="rtl",
-                      extra={"detected": detected,
-                             "cycles_per_inference": float(result.cycles.mean())
-                             if result.cycles.size else 0.0,
-                             "outputs": result.outputs.tolist()})

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from host.campaign import RESULTS, make_spec, read_rows, run_sweep
+from host.campaign import RESULTS, SweepSettings, make_spec, read_rows, run_sweep
+from host.data import DataSpec
 
 SWEEP = ["sweep", "digits_mlp", "--codecs", "fixed8,parity8", "--rates", "1e-4:1e-1:8",
          "--trials", "120", "--samples", "200", "--seed", "3"]
@@ -35,8 +36,8 @@ def table(out: Path) -> pd.DataFrame:
 def uninterrupted(tmp_path_factory):
     """The campaign of SWEEP run once, without interruption, in this process."""
     out = tmp_path_factory.mktemp("ref") / "run"
-    spec = make_spec("digits_mlp", codecs="fixed8,parity8", rates="1e-4:1e-1:8", trials=120,
-                     samples=200, seed=3)
+    spec = make_spec("digits_mlp", SweepSettings(codecs="fixed8,parity8", rates="1e-4:1e-1:8",
+                                                 trials=120, data=DataSpec(samples=200), seed=3))
     run_sweep(spec, out, progress=False, summary=False)
     return table(out)
 

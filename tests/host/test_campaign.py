@@ -13,17 +13,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host.campaign import (CAMPAIGN, RESULTS, ROW_KEYS, find_robustness, make_spec, parse_rates,
-                           read_rows, run_sweep, split_at_weights)
+from host.campaign import (CAMPAIGN, RESULTS, ROW_KEYS, RobustnessSettings, SweepSettings,
+                           find_robustness, make_spec, parse_rates, read_rows, run_sweep,
+                           split_at_weights)
 from host.campaign.worker import CampaignJob, run_unit
 from host.channels import parse_channel
-from host.data import load_dataset
+from host.data import DataSpec, load_dataset
 from host.errors import FlipLabError
 from host.export import CodecPlan, build_image
 from host.inject import inject
 from host.model import load_model
+from host.evaluate import evaluate_image
+from host.executors.ort import OnnxExecutor
 from host.models import resolve_model
-from host.run import OnnxExecutor, evaluate_image
 
 SAMPLES = 120
 KEY = ["codec", "scope", "rate", "trial"]
@@ -35,10 +37,10 @@ def table(out) -> pd.DataFrame:
     return df.sort_values(KEY).reset_index(drop=True)
 
 
-def small_spec(model="digits_mlp", **kw):
-    args = dict(codecs="fixed8,parity8", rates="3e-3:5e-2:3", trials=2, samples=SAMPLES, seed=11)
+def small_spec(model="digits_mlp", samples=SAMPLES, **kw):
+    args = dict(codecs="fixed8,parity8", rates="3e-3:5e-2:3", trials=2, seed=11)
     args.update(kw)
-    return make_spec(model, **args)
+    return make_spec(model, SweepSettings(data=DataSpec(samples=samples), **args))
 
 
 @pytest.fixture(scope="module")
@@ -306,15 +308,17 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
 
 def test_robustness_agrees_with_the_grid(tmp_path):
     x, seed, trials = 0.95, 5, 12
-    r = find_robustness("digits_mlp", codec="parity8", x=x, ci=0.01, samples=200, seed=seed,
-                        max_trials=trials, lo=1e-4, hi=0.3, resolution=0.15, progress=False)
+    r = find_robustness("digits_mlp", RobustnessSettings(
+        codec="parity8", x=x, ci=0.01, data=DataSpec(samples=200), seed=seed,
+        max_trials=trials, lo=1e-4, hi=0.3, resolution=0.15), progress=False)
     assert r.status == "bracketed" and r.ci_low <= r.r <= r.ci_high
     assert r.inferences == (r.variants + 1) * 200
     # the grid R(x) of a fine sweep with the same seed (same trial patterns), per seed 000:
     # the largest tested rate whose mean accuracy is >= x*A
     rates = np.geomspace(r.ci_low / 1.5, min(r.ci_high * 1.5, 0.3), 14)
-    spec = make_spec("digits_mlp", codecs="parity8", rates=",".join(f"{p:.6g}" for p in rates),
-                     trials=trials, samples=200, seed=seed)
+    spec = make_spec("digits_mlp", SweepSettings(
+        codecs="parity8", rates=",".join(f"{p:.6g}" for p in rates), trials=trials,
+        data=DataSpec(samples=200), seed=seed))
     run_sweep(spec, tmp_path / "grid", progress=False, summary=False)
     df = pd.DataFrame(read_rows(tmp_path / "grid"))
     a = json.loads((tmp_path / "grid" / CAMPAIGN).read_text())["reference"]["accuracy"]
@@ -330,9 +334,9 @@ def test_robustness_agrees_with_the_grid(tmp_path):
 
 def test_robustness_bad_input():
     with pytest.raises(FlipLabError, match="bracket"):
-        find_robustness("digits_mlp", lo=0.1, hi=0.01, progress=False)
+        find_robustness("digits_mlp", RobustnessSettings(lo=0.1, hi=0.01), progress=False)
     with pytest.raises(FlipLabError, match="unknown codec"):
-        find_robustness("digits_mlp", codec="fixed99x", progress=False)
+        find_robustness("digits_mlp", RobustnessSettings(codec="fixed99x"), progress=False)
 
 
 def test_two_sweeps_never_write_one_folder(mlp_run):

@@ -26,7 +26,7 @@ from host.hw.program import input_activations, logits, run_program
 from host.image import Image
 from host.inject import inject
 from host.model import load_model
-from host.run import OnnxExecutor
+from host.executors.ort import OnnxExecutor
 from host.sim import AccelConfig, check_image, simulate
 
 MODELS = Path(__file__).resolve().parents[2] / "models"

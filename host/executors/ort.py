@@ -1,7 +1,7 @@
-"""Inference from a memory image on onnxruntime.
+"""The ``onnxruntime`` executor: the model's ONNX graph run with decoded weights.
 
 Two ways to give one corrupted variant's weights to onnxruntime, behind one class
-(design decision 4; bench/bench_eval.py measures both, docs/benchmarks.md has the numbers):
+(docs/decisions.md#4; bench/bench_eval.py measures both, docs/benchmarks.md has the numbers):
 
 - ``"session"`` (default): the graph is kept once, serialised, with every weight initializer
   marked as external data; each variant builds a fresh session whose initializers are replaced
@@ -17,17 +17,15 @@ Two ways to give one corrupted variant's weights to onnxruntime, behind one clas
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from host.decode import DecodedWeights, decode_weights
+from host.decode import DecodedWeights
 from host.errors import FlipLabError
-from host.export import graph_of
-from host.image import Image
+from host.executors.base import Executor, Outputs
+from host.image import Image, graph_of
 
 STRATEGIES = ("session", "inputs")
 _PLACEHOLDER_LOCATION = "fliplab-image-payload"
@@ -80,8 +78,16 @@ def _with_weight_inputs(graph: onnx.ModelProto, specs: dict[str, tuple]) -> byte
     return m.SerializeToString()
 
 
-class OnnxExecutor:
-    """Runs one graph with many weight variants. ``specs``: {weight name: (shape, dtype)}."""
+class OnnxExecutor(Executor):
+    """Runs one graph with many weight variants. ``specs``: {weight name: (shape, dtype)}.
+
+    Also used on parts of a graph (a campaign's prefix and suffix around a corrupted layer,
+    host.campaign.split): any graph whose weight slots ``specs`` names.
+    """
+
+    name = "onnxruntime"
+    options = {"strategy": "how weights reach onnxruntime: session (default) or inputs",
+               "threads": "onnxruntime intra-op threads (default: up to 4)"}
 
     def __init__(self, graph: onnx.ModelProto, specs: dict[str, tuple], *,
                  input_name: str, output_name: str, strategy: str = "session",
@@ -105,10 +111,15 @@ class OnnxExecutor:
             raise FlipLabError(f"onnxruntime refused the model: {str(exc).splitlines()[0]}") from None
 
     @classmethod
-    def for_image(cls, image: Image, **kw) -> "OnnxExecutor":
+    def for_image(cls, image: Image, *, strategy: str | None = None,
+                  threads: int | None = None) -> "OnnxExecutor":
         specs = {t.name: (t.shape, t.dtype) for t in image.tensors}
         return cls(graph_of(image), specs, input_name=image.model["input"],
-                   output_name=image.model["output"], **kw)
+                   output_name=image.model["output"], strategy=strategy or "session",
+                   threads=threads)
+
+    def run(self, variant: DecodedWeights, x: np.ndarray) -> Outputs:
+        return Outputs(self.logits(variant.weights, x))
 
     def session(self, weights: dict[str, np.ndarray]) -> "ort.InferenceSession":
         """A session bound to one variant's weights (``"session"`` strategy)."""
@@ -135,47 +146,3 @@ class OnnxExecutor:
                 raise FlipLabError(f"onnxruntime could not run the data through the model: "
                                    f"{str(exc).splitlines()[0]}") from None
         return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
-
-
-@dataclass
-class Evaluation:
-    """The result of evaluating one image on a dataset (keys of ``to_json`` are stable)."""
-
-    predictions: np.ndarray
-    labels: np.ndarray
-    nulled: dict[str, int]
-    corrected: int = 0
-    flips: int | None = None
-    backend: str = "onnxruntime"
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def samples(self) -> int:
-        return int(self.labels.size)
-
-    @property
-    def correct(self) -> int:
-        return int(np.sum(self.predictions == self.labels))
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.samples if self.samples else float("nan")
-
-    def to_json(self) -> dict:
-        return {
-            "backend": self.backend, "samples": self.samples, "correct": self.correct,
-            "accuracy": self.accuracy, "nulled": int(sum(self.nulled.values())),
-            "nulled_per_tensor": {k: int(v) for k, v in self.nulled.items()},
-            "detected": int(sum(self.nulled.values())), "corrected": int(self.corrected),
-            "flips": self.flips, "predictions": self.predictions.astype(int).tolist(), **self.extra,
-        }
-
-
-def evaluate_image(image: Image, x: np.ndarray, y: np.ndarray, *,
-                   executor: OnnxExecutor | None = None, flips: int | None = None) -> Evaluation:
-    """Decode the image's weights and classify ``x``; top-1 predictions against labels ``y``."""
-    executor = executor or OnnxExecutor.for_image(image)
-    decoded: DecodedWeights = decode_weights(image)
-    out = executor.logits(decoded.weights, x)
-    predictions = out.reshape(len(x), -1).argmax(axis=1)
-    return Evaluation(predictions, np.asarray(y), decoded.nulled, decoded.corrected, flips)
