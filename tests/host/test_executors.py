@@ -1,0 +1,64 @@
+"""host.executors: the registry by name and agreement between executors on one image."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from host.channels import parse_channel
+from host.data import load_dataset
+from host.decode import decode_weights
+from host.errors import FlipLabError
+from host.executors import executor_names, get_executor
+from host.export import CodecPlan, build_accel_image
+from host.inject import inject
+from host.model import load_model
+from host.models import resolve_model
+
+
+def test_registry_names_and_errors():
+    assert executor_names()[0] == "onnxruntime"
+    assert set(executor_names()) >= {"onnxruntime", "reference", "rtl"}
+    for name in executor_names():
+        assert get_executor(name).name == name
+    with pytest.raises(FlipLabError, match="unknown backend 'gpu'; choose one of onnxruntime"):
+        get_executor("gpu")
+
+
+def test_naming_a_backend_imports_nothing_heavy():
+    code = ("import sys, host.executors as e; e.executor_names(); "
+            "print(sorted(m for m in ('onnxruntime', 'cocotb', 'onnx') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_an_option_a_backend_does_not_take_is_refused():
+    with pytest.raises(FlipLabError, match="'strategy' does not apply to the reference backend"):
+        get_executor("reference").check_options({"strategy": "inputs"})
+    get_executor("reference").check_options({"strategy": None})  # not given: fine
+    get_executor("onnxruntime").check_options({"strategy": "inputs", "threads": 1})
+
+
+@pytest.mark.parametrize("channel", ["none", "bsc:0.02"])
+def test_reference_and_onnxruntime_agree_on_the_same_image(channel):
+    """The int8 model lowered for the accelerator: the integer reference (parity checked in
+    'hardware') and onnxruntime (the host decoder's nulling) predict the same classes."""
+    ws = load_model(resolve_model("digits_mlp_int8"))
+    image, _ = build_accel_image(ws, CodecPlan("parity(int8)"))
+    image, _ = inject(image, parse_channel(channel), seed=3)
+    x, _ = load_dataset("digits", input_shape=image.model["input_shape"], samples=120)
+    variant = decode_weights(image)
+    ours = get_executor("onnxruntime").for_image(image).run(variant, x)
+    ref = get_executor("reference").for_image(image).run(variant, x)
+    assert np.array_equal(ours.logits.argmax(1), ref.logits.argmax(1))
+    assert ref.extra["detected"] == variant.total_nulled
+
+
+def test_reference_refuses_an_image_without_a_program():
+    from host.export import build_image
+    image, _ = build_image(load_model(resolve_model("digits_mlp")), CodecPlan("parity8"))
+    with pytest.raises(FlipLabError, match="layer program"):
+        get_executor("reference").for_image(image)
