@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from host.campaign.store import CAMPAIGN, RESULTS, TORN, DamagedLine, damage_warning, read_results
 from host.errors import FlipLabError
 
-RESULTS_FILE = "results.jsonl"
-CAMPAIGN_FILE = "campaign.json"
+RESULTS_FILE = RESULTS
+CAMPAIGN_FILE = CAMPAIGN
 
 REQUIRED_COLUMNS = ("codec", "bits_per_weight", "rate", "trial", "scope", "accuracy")
 """Columns a results row must have; the others of the schema are used when present."""
@@ -34,6 +35,8 @@ class Run:
         campaign: the parsed ``campaign.json`` ({} when absent).
         notes: what the report must say about the data (partial run, ignored lines, …).
         incomplete: (codec, scope) pairs whose grid is not complete.
+        damaged: the lines of ``results.jsonl`` that were skipped (a torn last line, invalid
+            JSON, rows without the required columns); ``host report`` prints how many.
     """
 
     path: Path
@@ -41,6 +44,7 @@ class Run:
     campaign: dict
     notes: list[str] = field(default_factory=list)
     incomplete: set[tuple[str, str]] = field(default_factory=set)
+    damaged: list[DamagedLine] = field(default_factory=list)
 
     @property
     def reference_accuracy(self) -> float:
@@ -91,9 +95,10 @@ def _ordered(declared: object, observed: pd.Series) -> list[str]:
 def read_run(run_dir: str | Path) -> Run:
     """Read a run folder's ``results.jsonl`` and ``campaign.json``.
 
-    An interrupted write may leave the last line of ``results.jsonl`` incomplete: it is
-    ignored and noted. Any other unreadable line, a missing or empty results file, or rows
-    without the required columns raise a one-line :class:`FlipLabError`.
+    Lines of ``results.jsonl`` that are not rows (an incomplete last line left by an
+    interrupted write, invalid JSON, a row without the :data:`REQUIRED_COLUMNS`) are skipped,
+    listed in :attr:`Run.damaged` and noted. A missing results file, one without any row, or
+    non-numeric rates, accuracies, bits or trials raise a one-line :class:`FlipLabError`.
     """
     path = Path(run_dir)
     if not path.is_dir():
@@ -102,13 +107,8 @@ def read_run(run_dir: str | Path) -> Run:
     if not results_path.is_file():
         raise FlipLabError(f"no results in {path}: {RESULTS_FILE} is missing")
     notes: list[str] = []
-    rows = _read_jsonl(results_path, notes)
-    if not rows:
-        raise FlipLabError(f"{results_path} holds no trials")
+    rows, damaged = _read_rows(results_path, notes)
     df = pd.DataFrame.from_records(rows)
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise FlipLabError(f"{results_path}: rows lack the column(s) {', '.join(missing)}")
     try:
         df["rate"] = df["rate"].astype(float)
         df["accuracy"] = df["accuracy"].astype(float)
@@ -126,31 +126,30 @@ def read_run(run_dir: str | Path) -> Run:
         notes.append(f"{duplicated} repeated trial row(s) in {RESULTS_FILE}; the last written "
                      "of each was kept.")
     campaign = _read_campaign(path / CAMPAIGN_FILE, notes)
-    run = Run(path, df, campaign, notes)
+    run = Run(path, df, campaign, notes, damaged=damaged)
     _check_completeness(run)
     return run
 
 
-def _read_jsonl(path: Path, notes: list[str]) -> list[dict]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FlipLabError(f"cannot read {path}: {exc}") from None
-    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
-    rows: list[dict] = []
-    for k, (lineno, line) in enumerate(numbered):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            row = None
-        if not isinstance(row, dict):
-            if k == len(numbered) - 1:
-                notes.append(f"the last line of {RESULTS_FILE} (line {lineno}) is incomplete, "
-                             "probably an interrupted write; it was ignored.")
-                continue
-            raise FlipLabError(f"{path}:{lineno}: not a JSON object")
-        rows.append(row)
-    return rows
+def _read_rows(path: Path, notes: list[str]) -> tuple[list[dict], list[DamagedLine]]:
+    found = read_results(path, required=REQUIRED_COLUMNS)
+    torn = [d for d in found.damaged if d.reason == TORN]
+    other = [d for d in found.damaged if d.reason != TORN]
+    if other:
+        notes.append(f"{len(other)} damaged line(s) of {RESULTS_FILE} were skipped: "
+                     + ", ".join(d.describe() for d in other[:12])
+                     + (f", … and {len(other) - 12} more" if len(other) > 12 else "") + ".")
+    for d in torn:
+        notes.append(f"the last line of {RESULTS_FILE} (line {d.line}) is incomplete, "
+                     "probably an interrupted write; it was ignored.")
+    if not found.rows:
+        lacking = {k for d in found.damaged for k in d.missing}
+        if lacking:
+            raise FlipLabError(f"{path}: rows lack the column(s) "
+                               f"{', '.join(k for k in REQUIRED_COLUMNS if k in lacking)}")
+        damage = damage_warning(RESULTS_FILE, found.damaged)
+        raise FlipLabError(f"{path} holds no trials" + (f" ({damage})" if damage else ""))
+    return found.rows, found.damaged
 
 
 def _read_campaign(path: Path, notes: list[str]) -> dict:

@@ -28,15 +28,17 @@ def _markdown(rows: list[list[str]], headers: list[str]) -> str:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def write_report(run_dir: str | Path, *, baseline: str | None = None,
+def write_report(run_dir: str | Path | Run, *, baseline: str | None = None,
                  relative_to: Literal["reference", "clean"] = "reference") -> Path:
     """Write ``<run>/report.md`` and its PNG plots in ``<run>/plots/``; return the report path.
+
+    ``run_dir`` is a run folder or a :class:`Run` already read (:func:`read_run`).
 
     Plots: ``accuracy_vs_rber.png`` (seed 000 Fig. 3), ``boxplots.png`` (seed 001 Fig. 3),
     and when the run has layer scopes ``layers_<codec>.png`` (seed 000 Fig. 4). Every file is
     written to a temporary file and renamed.
     """
-    run = read_run(run_dir)
+    run = run_dir if isinstance(run_dir, Run) else read_run(run_dir)
     table = summary_table(run, baseline=baseline, relative_to=relative_to)
     df = run.results
     a = run.reference_accuracy
