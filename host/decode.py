@@ -2,7 +2,7 @@
 
 Weights whose code failed its check (weight nulling's parity bit) or sat in a block that SECDED
 could not correct are *nulled*: they read as 0 (for QDQ integer codes, as the zero point, whose
-dequantised value is 0) and are counted per tensor.
+dequantised value is 0) and are counted per tensor (docs/decisions.md#3, #14).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ exactly the keys of :data:`ROW_KEYS`. A unit's rows are appended with one ``writ
 ``flush`` and ``fsync``, so after a crash at most the last unit is incomplete or its last line
 torn. :func:`open_run` checks that a folder holds the same campaign (refusing anything else,
 never mixing), keeps the complete units, drops an incomplete unit and a torn last line (by an
-atomic rewrite of the file) and returns what is already done.
+atomic rewrite of the file) and returns what is already done (docs/decisions.md#7).
 """
 
 from __future__ import annotations
