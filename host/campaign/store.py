@@ -80,8 +80,9 @@ class ResultsFile:
     unterminated: bool = False
 
     def warning(self) -> str | None:
-        """One line for the user when lines were skipped, else None:
-        ``results.jsonl: 2 damaged lines skipped (line 7: invalid JSON, line 12: torn last line)``."""
+        """One line for the user when lines were skipped, else None, e.g.
+        ``results.jsonl: 2 damaged lines skipped (line 7: invalid JSON, line 12: torn last
+        line)``."""
         return damage_warning(self.path.name, self.damaged)
 
 
@@ -225,7 +226,8 @@ def open_run(out: Path, spec: CampaignSpec, reference: dict) -> Resumed:
 
     Raises:
         FlipLabError: ``out`` is a file, holds a different campaign, holds results without a
-            ``campaign.json``, or a results line other than the last is not valid JSON.
+            ``campaign.json``, a results line other than the last is not valid JSON, or a
+            line is JSON but not a row with exactly :data:`ROW_KEYS`.
     """
     out = Path(out)
     prepare_folder(out)

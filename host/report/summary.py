@@ -115,7 +115,7 @@ def summary_records(table: pd.DataFrame) -> list[dict]:
     """The summary as JSON-ready records: plain Python values, NaN as None."""
     records = []
     for row in table.to_dict(orient="records"):
-        clean = {}
+        clean: dict[str, object] = {}
         for key, value in row.items():
             if isinstance(value, (np.bool_, bool)):
                 clean[key] = bool(value)
