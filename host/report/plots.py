@@ -20,6 +20,7 @@ from host.image import write_atomic
 
 
 def slug(text: str) -> str:
+    """``text`` as a file-name part: runs of other characters than [A-Za-z0-9_.-] become "_"."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"
 
 

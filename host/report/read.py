@@ -91,7 +91,6 @@ def _ordered(declared: object, observed: pd.Series) -> list[str]:
     return first + [c for c in seen if c not in first]
 
 
-
 def read_run(run_dir: str | Path) -> Run:
     """Read a run folder's ``results.jsonl`` and ``campaign.json``.
 
