@@ -68,6 +68,22 @@ def _emit(args: argparse.Namespace, result: dict, table: str) -> None:
     print(json.dumps(result, indent=2) if args.json else table)
 
 
+def _warn_damaged(damaged: list) -> None:
+    """``host: warning: results.jsonl: 2 damaged lines skipped (line 7: …)`` on stderr."""
+    from host.campaign.store import RESULTS, damage_warning
+
+    message = damage_warning(RESULTS, damaged)
+    if message:
+        print(f"host: warning: {message}", file=sys.stderr)
+
+
+def _damage_fields(damaged: list) -> dict:
+    """The ``--json`` keys of the skipped lines: how many, and which with why."""
+    from host.campaign.store import damage_records
+
+    return {"damaged_lines": len(damaged), "damaged": damage_records(damaged)}
+
+
 # ---------------------------------------------------------------------------------------------
 # commands
 
@@ -192,18 +208,22 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     except CampaignInterrupted as exc:
         print(f"host: {exc}", file=sys.stderr)
         sys.exit(130)
+    _warn_damaged(result.damaged)
     _emit(args, {"results": str(result.results), "units": result.units_total,
                  "units_run": result.units_run, "units_skipped": result.units_skipped,
-                 "reference": result.reference, "summary": summary_records(result.summary)},
+                 "reference": result.reference, "summary": summary_records(result.summary),
+                 **_damage_fields(result.damaged)},
           format_summary(result.summary) + f"\nresults: {result.results}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from host.report import write_report
+    from host.report import read_run, write_report
 
-    path = write_report(args.run_dir)
+    run = read_run(args.run_dir)
+    _warn_damaged(run.damaged)
+    path = write_report(run)
     plots = sorted(str(p) for p in (path.parent / "plots").glob("*.png"))
-    _emit(args, {"report": str(path), "plots": plots},
+    _emit(args, {"report": str(path), "plots": plots, **_damage_fields(run.damaged)},
           "\n".join([f"report: {path}"] + [f"plot: {p}" for p in plots]))
 
 

@@ -2,7 +2,7 @@
 
 Weights whose code failed its check (weight nulling's parity bit) or sat in a block that SECDED
 could not correct are *nulled*: they read as 0 (for QDQ integer codes, as the zero point, whose
-dequantised value is 0) and are counted per tensor.
+dequantised value is 0) and are counted per tensor (docs/decisions.md#3, #14).
 
 Two ways in, one decoding:
 
@@ -10,7 +10,7 @@ Two ways in, one decoding:
 - :class:`IncrementalDecoder` decodes a clean image once and then follows a growing set of bit
   flips (a campaign walking the rates of one trial's nested pattern, or a bisection probing
   rates): each call flips only the new bits and re-decodes only the tensors they fall in
-  (docs/decisions.md#4).
+  (docs/decisions.md#4, #9).
 """
 
 from __future__ import annotations

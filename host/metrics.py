@@ -5,7 +5,8 @@ columns) as a pandas DataFrame. A *point* is one (codec, scope, rate); a *curve*
 validation accuracy of one (codec, scope) as a function of the raw bit error rate (RBER) p.
 Accuracies are fractions in [0, 1]; rates are probabilities in [0, 1].
 
-Sources (``../shared/seeds``; formulas and worked examples in ``docs/metrics.md``):
+Sources (the seed papers, ``docs/decisions.md#sources``; formulas and worked examples in
+``docs/metrics.md``):
 
 - R(x), seed 000 (Qin, Sun, Vucinic), sec. III: "the maximum RBER that the average validation
   accuracy is larger than or equal to A·x", A the undistorted model's accuracy; improvement

@@ -3,7 +3,7 @@
 A frame is ``header (8 bytes) | payload | CRC-32`` COBS-encoded and followed by one 0x00
 delimiter. The CRC is CRC-32/ISO-HDLC (``zlib.crc32``) over header and payload, stored
 little-endian; COBS is the ``cobs`` package. The firmware (firmware/core) implements the same
-definitions in C and the tests check it against these libraries.
+definitions in C and the tests check it against these libraries (docs/decisions.md#15).
 """
 
 from __future__ import annotations

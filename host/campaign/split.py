@@ -8,7 +8,8 @@ computes the same activations for every variant. :func:`split_at_weights` cuts t
 - a **suffix** graph: the boundary tensors -> the model output, holding every node downstream
   of the corrupted weights (the nodes that differ between variants).
 
-The prefix runs once per sample batch and codec; each variant runs only the suffix. Both are
+The prefix runs once per sample batch and codec; each variant runs only the suffix
+(docs/decisions.md#11). Both are
 pure graph -> graph passes in the style of host/model/passes.py: the input graph is not
 modified. Weight slots (the initializers ``load_model`` removed) stay as ``value_info`` entries
 in whichever part reads them, so an :class:`~host.run.OnnxExecutor` can supply them.

@@ -19,7 +19,8 @@ from tqdm import tqdm
 
 from host.campaign.grid import (CampaignSpec, Unit, check_codecs, parse_rates, parse_scopes,
                                 sweep_channel_spec)
-from host.campaign.store import RESULTS, ResultWriter, RunLock, open_run, prepare_folder
+from host.campaign.store import (RESULTS, DamagedLine, ResultWriter, RunLock, open_run,
+                                 prepare_folder)
 from host.campaign.worker import CampaignJob, model_identity, run_unit, store
 from host.data import DataSpec
 from host.errors import FlipLabError
@@ -46,6 +47,7 @@ class SweepResult:
         rows_written: rows appended now.
         reference: the original model's accuracy on the samples (``campaign.json``).
         summary: ``host.report.summary_table(out)`` (a DataFrame).
+        damaged: the damaged lines of ``results.jsonl`` dropped on resuming (a torn last line).
     """
 
     out: Path
@@ -56,6 +58,7 @@ class SweepResult:
     rows_written: int
     reference: dict
     summary: object = field(default=None, repr=False)
+    damaged: list[DamagedLine] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -231,7 +234,8 @@ def _locked_sweep(spec: CampaignSpec, out: Path, reference: dict, right: np.ndar
                   workers: int, scheduler: str | None, threads: int | None, progress: bool,
                   reuse_prefix: bool, prefix_cache_bytes: int | None,
                   summary: bool) -> SweepResult:
-    done = open_run(out, spec, reference)
+    resumed = open_run(out, spec, reference)
+    done = resumed.done
     todo = [u for u in spec.units() if u.key not in done]
     job = CampaignJob(spec, np.packbits(right).tobytes(), threads, reuse_prefix,
                       **({} if prefix_cache_bytes is None else
@@ -260,7 +264,7 @@ def _locked_sweep(spec: CampaignSpec, out: Path, reference: dict, right: np.ndar
             f"sweep interrupted: {len(done) + units_run} of {total} units are in "
             f"{out / RESULTS}; run the same command again to resume") from None
     result = SweepResult(out, out / RESULTS, len(spec.units()), units_run, len(done),
-                         rows_written, reference)
+                         rows_written, reference, damaged=resumed.damaged)
     if summary:
         from host.report import summary_table
         result.summary = summary_table(out)

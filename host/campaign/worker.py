@@ -4,10 +4,10 @@ A worker process (the sweep's own, a local pool's, a Dask worker's) builds a
 :class:`CampaignContext` once per campaign: the model, the data, one stored model per codec
 (its clean image, an :class:`~host.decode.IncrementalDecoder` over it and the campaign's
 executor for it) and, for per-layer scopes on onnxruntime, the graph cut at the layer
-(host.campaign.split) with a cache of the prefix activations. :func:`run_unit` then evaluates
+(host.campaign.split) with a cache of the prefix activations (docs/decisions.md#11). :func:`run_unit` then evaluates
 every rate of one trial along the same path as ``host eval``:
 
-1. the trial's nested error pattern, once, up to the largest rate
+1. the trial's nested error pattern, once, up to the largest rate (docs/decisions.md#9)
    (:func:`host.inject.error_pattern` with the scope's tensors / bit positions: the same bits
    as ``host inject --seed S --trial T``);
 2. walking the rates upward, the decoder flips only the new bits and re-decodes only the

@@ -4,7 +4,7 @@ The model: every eligible bit ``i`` (``0 <= i < n``) owns one uniform number ``U
 independent across bits; at rate ``r`` the bit is *hit* iff ``U_i < r``. The hits at rate ``r``
 are therefore independent Bernoulli(r), and hits at a lower rate are a subset of those at a
 higher one (nested patterns). :func:`sample_nested` returns the bits with ``U_i < rate_max`` and
-their ``U_i`` without drawing a number for every bit.
+their ``U_i`` without drawing a number for every bit (why: docs/decisions.md#9).
 
 Rate ladder. ``(0, DENSE_RATE]`` is cut at ``r_k = DENSE_RATE * 2**-k``, ``k = 0 .. K``
 (``K = LEVELS - 1``; ``r_{K+1} = 0``). Level ``k`` marks every bit independently with

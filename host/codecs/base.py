@@ -2,7 +2,7 @@
 
 A codec turns the weights of one tensor into one unsigned q-bit code per weight (``encode``),
 and back (``decode``). Decoding is split in two steps, so that for q <= 16 the first one is a
-single table gather (design decision 3):
+single table gather (docs/decisions.md#3):
 
 1. ``lookup(codes) -> (level, valid)``: the code's *level* (an integer index into the
    quantisation grid, a two's-complement integer, or for IEEE codecs the float value itself)

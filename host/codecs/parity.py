@@ -5,7 +5,8 @@ One even-parity check bit is appended below the inner code::
     stored code = (inner_code << 1) | p,   p = popcount(inner_code) mod 2
 
 so the q = inner.bits + 1 stored bits have an even number of ones, and the check bit is the
-least significant stored bit (code bit 0, seed 000's i_(q-1); stream bit k·q of weight k).
+least significant stored bit (code bit 0, seed 000's i_(q-1); stream bit k·q of weight k;
+docs/decisions.md#13).
 On decode a code with an odd number of ones fails the check: the weight is *nulled* (set to
 0.0, or to the zero point for integer QDQ tensors) and counted in the nulled mask. Every odd
 number of flips inside a weight is detected; every even number passes unseen.

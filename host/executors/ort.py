@@ -1,7 +1,7 @@
 """The ``onnxruntime`` executor: the model's ONNX graph run with decoded weights.
 
 Two ways to give one corrupted variant's weights to onnxruntime, behind one class
-(docs/decisions.md#4; bench/bench_eval.py measures both, docs/benchmarks.md has the numbers):
+(docs/decisions.md#4 and #10; bench/bench_eval.py measures both, docs/benchmarks.md has the numbers):
 
 - ``"session"`` (default): the graph is kept once, serialised, with every weight initializer
   marked as external data; each variant builds a fresh session whose initializers are replaced

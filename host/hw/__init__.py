@@ -1,7 +1,7 @@
 """Bit-exact integer reference of the FlipLab accelerator datapath (docs/datapath.md).
 
 The RTL in ``rtl/`` (and later the firmware) is tested against these functions, never against
-floating point (design decision 5, "one integer truth for hardware").
+floating point (docs/decisions.md#5, "one integer truth for hardware").
 
 - :mod:`host.hw.requant`: 32-bit accumulator wrap, requantisation by (M, S) with round half up,
   int8 saturation, the clipped ReLU of seed 003, and ``quantize_multiplier(scale) -> (M, S)``.

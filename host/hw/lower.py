@@ -13,7 +13,7 @@ Two model families are lowered (docs/datapath.md, "Layer program"):
   the last one. The weights are stored neuron-major ([out, in]): a graph pass transposes the
   weight slot and inserts a Transpose node so that onnxruntime reads the same image.
 
-What is *metadata* and what is *payload* (design decision 2): only the weights go into the
+What is *metadata* and what is *payload* (docs/decisions.md#2): only the weights go into the
 noisy payload. Biases, requantisation multipliers/shifts, saturation bounds, clip thresholds,
 the BNN's integer thresholds and the last layer's float affine live in the program (the image's
 CRC-protected table); the int8 model's bias tensors are moved out of the payload into the graph

@@ -154,3 +154,24 @@ def test_different_campaign_in_out_folder_is_refused(tmp_path):
     code, _, err = host(*[a if a != "digits_mlp" else "digits_cnn" for a in base], cwd=tmp_path)
     assert code == 2 and "different campaign" in err and "model" in err, err
     assert (tmp_path / "o" / RESULTS).read_bytes() == before
+
+
+def test_sweep_resume_prints_the_torn_line_it_dropped(tmp_path, capsys):
+    from host.cli import main
+
+    args = ["sweep", "digits_mlp", "--codecs", "fixed8", "--rates", "1e-2", "--trials", "1",
+            "--samples", "50", "--seed", "4", "--out", str(tmp_path / "run"), "--json"]
+    assert main(args) == 0
+    first = capsys.readouterr()
+    assert "warning" not in first.err and json.loads(first.out)["damaged_lines"] == 0
+    results = tmp_path / "run" / RESULTS
+    whole = results.read_text()
+    results.write_text(whole + whole.splitlines()[0][:30])  # a crash inside a write
+    assert main(args) == 0
+    again = capsys.readouterr()
+    line = len(whole.splitlines()) + 1
+    assert again.err == (f"host: warning: results.jsonl: 1 damaged line skipped "
+                         f"(line {line}: torn last line)\n")
+    out = json.loads(again.out)
+    assert out["damaged_lines"] == 1 and out["units_run"] == 0
+    assert results.read_text() == whole

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -231,15 +233,14 @@ def test_missing_empty_or_broken_results_are_one_line_errors(tmp_path):
     (tmp_path / "empty" / "results.jsonl").write_text("\n")
     with pytest.raises(FlipLabError, match="holds no trials"):
         summary_table(tmp_path / "empty")
-    bad = make_run(tmp_path / "bad")
-    lines = (bad / "results.jsonl").read_text().splitlines()
-    (bad / "results.jsonl").write_text("\n".join([lines[0], "not json", *lines[1:]]) + "\n")
-    with pytest.raises(FlipLabError, match=r"results.jsonl:2: not a JSON object"):
-        read_run(bad)
+    (tmp_path / "garbage").mkdir()
+    (tmp_path / "garbage" / "results.jsonl").write_text("not json\n[1, 2]\n")
+    with pytest.raises(FlipLabError, match=r"holds no trials .*line 1: invalid JSON"):
+        read_run(tmp_path / "garbage")
     few = make_run(tmp_path / "few", [{"codec": "fixed8", "rate": 0.0}])
     with pytest.raises(FlipLabError, match="lack the column"):
         read_run(few)
-    for exc_dir in ("nowhere", "empty", "bad", "few"):
+    for exc_dir in ("nowhere", "empty", "garbage", "few"):
         assert not (tmp_path / exc_dir / "report.md").exists()
 
 
@@ -261,3 +262,66 @@ def test_without_campaign_json_r_needs_the_clean_reference(tmp_path):
     # each codec's own clean accuracy still defines R: parity8 0.99 * 0.95 = 0.9405 -> 1e-3
     assert summary_table(loaded, relative_to="clean").loc[1, "r99"] == 1e-3
     assert "campaign.json is missing" in write_report(run).read_text()
+
+
+# --------------------------------------------------------------------------- damaged lines
+
+def test_damaged_lines_are_skipped_counted_and_noted(tmp_path):
+    run = make_run(tmp_path / "run")
+    lines = (run / "results.jsonl").read_text().splitlines()
+    lacking = json.dumps({k: v for k, v in json.loads(lines[3]).items() if k != "accuracy"})
+    damaged = [lines[0], "not json", *lines[1:3], lacking, *lines[4:]]
+    (run / "results.jsonl").write_text("\n".join(damaged) + "\n" + lines[0][:20])
+    loaded = read_run(run)
+    # the row without accuracy is skipped, not read as NaN; the others are all there
+    assert len(loaded.results) == len(result_rows()) - 1
+    assert not loaded.results["accuracy"].isna().any()
+    assert [(d.line, d.reason) for d in loaded.damaged] == [
+        (2, "invalid JSON"), (5, "not a campaign row"), (len(damaged) + 1, "torn last line")]
+    notes = " ".join(loaded.notes)
+    assert "2 damaged line(s) of results.jsonl were skipped: line 2: invalid JSON, line 5: " \
+           "not a campaign row (lacks accuracy)" in notes
+    assert "incomplete" in notes
+    assert "were skipped" in write_report(loaded).read_text()
+
+
+def test_host_report_prints_the_damaged_lines_and_json_counts_them(tmp_path, capsys):
+    from host.cli import main
+
+    run = make_run(tmp_path / "run")
+    with open(run / "results.jsonl", "a") as f:
+        f.write('{"codec": "fixed8", "rate": 0.')
+    assert main(["report", str(run), "--json"]) == 0
+    captured = capsys.readouterr()
+    last = len(result_rows()) + 1
+    assert captured.err == (f"host: warning: results.jsonl: 1 damaged line skipped "
+                            f"(line {last}: torn last line)\n")
+    out = json.loads(captured.out)
+    assert out["damaged_lines"] == 1
+    assert out["damaged"] == [{"line": last, "reason": "torn last line", "missing": []}]
+    make_run(tmp_path / "clean")
+    assert main(["report", str(tmp_path / "clean"), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and json.loads(captured.out)["damaged_lines"] == 0
+
+
+# --------------------------------------------------------------------------- the package split
+
+def test_summary_and_reading_do_not_import_matplotlib():
+    """host sweep prints the summary; only the plots (host report) need matplotlib."""
+    code = ("import sys, host.report, host.report.summary, host.report.read; "
+            "assert 'matplotlib' not in sys.modules, 'imported too early'; "
+            "from host.report import write_report, plot_boxes; "
+            "assert 'matplotlib' in sys.modules; print('ok')")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+
+
+def test_the_package_names_are_the_modules_names():
+    import host.report as report
+    from host.report import plots, read, summary, write
+
+    assert report.read_run is read.read_run and report.summary_table is summary.summary_table
+    assert report.write_report is write.write_report and report.plot_layers is plots.plot_layers
+    with pytest.raises(AttributeError):
+        report.no_such_name  # noqa: B018
