@@ -47,12 +47,10 @@ class SimResult:
 
 
 def rtl_dir() -> Path:
-    """The repository's rtl/ folder (the Verilog ships with the source tree, not the wheel)."""
-    path = Path(__file__).resolve().parents[2] / "rtl"
-    if not (path / "accel_top.v").exists():
-        raise FlipLabError(f"the RTL sources are not at {path}: run from a FlipLab source "
-                           f"checkout (pip install -e .)")
-    return path
+    """The folder of the Verilog sources (``rtl/`` of the source tree or of the wheel)."""
+    from host._share import shared_dir
+
+    return shared_dir("rtl")
 
 
 def require_simulator() -> None:
