@@ -151,7 +151,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     result = evaluate(image=args.image, manifest=args.manifest, data=args.data,
                       samples=args.samples, normalize=args.normalize, channel=args.channel,
                       seed=args.seed, trial=args.trial, strategy=args.strategy,
-                      board=args.board, backend=args.backend)
+                      board=args.board, backend=args.backend, progress=not args.json)
     out = result.to_json()
     summary = (f"accuracy {out['accuracy']:.4f} ({out['correct']}/{out['samples']}), "
                f"nulled weights {out['nulled']}, corrected bits {out['corrected']}"

@@ -16,11 +16,13 @@ from host.run import Evaluation, OnnxExecutor, evaluate_image
 def evaluate(*, image: Path, manifest: Path | None = None, data: str = "digits",
              samples: int | None = None, normalize: str = "unit", channel: str | None = None,
              seed: int = 0, trial: int = 0, strategy: str = "session",
-             board: str | None = None, backend: str = "onnxruntime") -> Evaluation:
+             board: str | None = None, backend: str = "onnxruntime",
+             progress: bool = False) -> Evaluation:
     """Accuracy of the model stored in ``image`` on ``data`` (see ``host eval --help``).
 
     ``backend``: ``onnxruntime`` (decode the weights, run the graph) or ``rtl`` (simulate the
-    accelerator on the image's layer program with cocotb + Icarus, host.sim)."""
+    accelerator on the image's layer program with cocotb + Icarus, host.sim); ``progress``: a
+    bar of the samples done on stderr for the slow ``rtl`` backend (terminals only)."""
     if backend not in ("onnxruntime", "rtl"):
         raise FlipLabError(f"unknown backend {backend!r}; choose onnxruntime or rtl")
     img = read_image(image, manifest)
@@ -46,6 +48,6 @@ def evaluate(*, image: Path, manifest: Path | None = None, data: str = "digits",
         flips = report.flips + (flips or 0)
     if backend == "rtl":
         from host.sim import evaluate_rtl
-        return evaluate_rtl(img, x, y, flips=flips)
+        return evaluate_rtl(img, x, y, flips=flips, progress=progress)
     executor = OnnxExecutor.for_image(img, strategy=strategy)
     return evaluate_image(img, x, y, executor=executor, flips=flips)
