@@ -1,20 +1,21 @@
 # FlipLab: `make demo` runs the main job on the embedded default, `make test` runs every test.
 # Both set up everything they need on a fresh Debian/Ubuntu machine with Python 3.11:
-# a local virtual environment (.venv) with the package and its test extras, and the few
-# Debian packages the hardware tests need (installed with apt-get only when missing).
+# a local virtual environment (.venv) with the package and its test extras, the few
+# Debian packages the hardware tests need (installed with apt-get only when missing), and
+# the virtual board (firmware/build/host/fliplab-vboard, which `host board emulate` runs).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-APT_PACKAGES := iverilog verilator clang
+APT_PACKAGES := iverilog verilator clang gcc
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup sysdeps demo test lint clean
+.PHONY: setup sysdeps vboard demo test lint clean
 
-setup: $(STAMP) sysdeps
+setup: $(STAMP) sysdeps vboard
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "FlipLab needs Python 3.11 or newer"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -29,6 +30,9 @@ sysdeps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+vboard: sysdeps
+	$(MAKE) --no-print-directory -C firmware host
+
 demo: setup
 	$(BIN)/host demo
 
@@ -39,4 +43,4 @@ lint: sysdeps
 	$(MAKE) -C rtl lint
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) runs build dist *.egg-info firmware/build

@@ -3,7 +3,7 @@
 The floor is one onnxruntime pass of the original model over the same images (session created
 and warmed up beforehand). A variant's time covers everything a campaign pays per trial: the
 nested error pattern, the noisy payload, decoding every weight, building the executor's session
-(strategy "session") and the inference pass. Both strategies of host.run are measured in the
+(strategy "session") and the inference pass. Both strategies of the onnxruntime executor are measured in the
 same run; medians over the variants of wall time and of process CPU time (all threads; far
 less disturbed by other load on a shared machine) are reported, with their ratios to the floor.
 

@@ -1,18 +1,55 @@
 """The ``host`` command: argument parsing only; every command calls one library function.
 
 Errors a user can cause come out as one line, ``host: error: ...``, with exit status 2.
+The program is installed twice, as ``host`` and as ``fliplab`` (``host`` is also the DNS lookup
+tool on most Linux systems); messages use the name it was invoked by.
+
+Only the standard library is imported here: each command imports what it uses when it runs, so
+``host --help`` and argument errors need neither numpy nor onnx (tests/e2e/test_cli_startup.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from tabulate import tabulate
-
 from host.errors import FlipLabError
+
+PROGRAMS = ("host", "fliplab")  # the console scripts (pyproject.toml); both run main()
+
+
+def program_name() -> str:
+    """``fliplab`` when invoked as ``fliplab``, else ``host`` (also for ``python -m host``)."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name if name in PROGRAMS else "host"
+
+
+def tabulate(*args, **kwargs) -> str:
+    """:func:`tabulate.tabulate`, imported when a command prints a table."""
+    from tabulate import tabulate as _tabulate
+
+    return _tabulate(*args, **kwargs)
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version, read only when asked for."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="print the version and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = version("fliplab")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            from host import __version__ as text
+        print(f"{parser.prog} {text}")
+        parser.exit()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -141,7 +178,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         image=args.image, manifest=args.manifest,
         data=DataSpec(args.data, args.normalize, args.samples), channel=args.channel,
         seed=args.seed, trial=args.trial, board=args.board, backend=args.backend,
-        options={"strategy": args.strategy}))
+        options={"strategy": args.strategy}, progress=not args.json))
     out = result.to_json()
     summary = (f"accuracy {out['accuracy']:.4f} ({out['correct']}/{out['samples']}), "
                f"nulled weights {out['nulled']}, corrected bits {out['corrected']}"
@@ -248,7 +285,9 @@ def cmd_robustness(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="host", description="FlipLab: neural-network weights in noisy memory.")
+    p = _Parser(prog=program_name(),
+                description="FlipLab: neural-network weights in noisy memory.")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     e = sub.add_parser("export", help="write a model's weights into a memory image")
@@ -380,10 +419,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         args.func(args)
     except FlipLabError as exc:
-        print(f"host: error: {exc}", file=sys.stderr)
+        print(f"{program_name()}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("host: interrupted", file=sys.stderr)
+        print(f"{program_name()}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

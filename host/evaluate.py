@@ -34,6 +34,8 @@ class EvalSettings:
         backend: executor name (host.executors).
         options: the executor's own options (``{"strategy": "inputs"}``); an option the
             backend does not take is refused.
+        progress: a bar of the samples done on stderr, for executors that are slow enough to
+            show one (the ``rtl`` simulation; terminals only).
     """
 
     image: Path
@@ -45,6 +47,7 @@ class EvalSettings:
     board: str | None = None
     backend: str = DEFAULT
     options: dict = field(default_factory=dict)
+    progress: bool = False
 
 
 def evaluate(settings: EvalSettings) -> Evaluation:
@@ -53,7 +56,10 @@ def evaluate(settings: EvalSettings) -> Evaluation:
     executor_cls = get_executor(s.backend)
     executor_cls.check_options(s.options)
     img = read_image(s.image, s.manifest)
-    executor = executor_cls.for_image(img, **s.options)  # refuses the image before slow work
+    options = dict(s.options)
+    if "progress" in executor_cls.options:
+        options["progress"] = s.progress
+    executor = executor_cls.for_image(img, **options)  # refuses the image before slow work
     chan = None
     if s.channel is not None:  # validate the spec before any slow work
         from host.channels import parse_channel

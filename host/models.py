@@ -1,20 +1,25 @@
 """Where models come from: a user's ONNX file by path, or a reference model by name.
 
 The reference models (trained on the embedded digits by models/train.py, a card each in
-models/README.md) live in the repository's ``models/`` folder.
+models/README.md) live in the repository's ``models/`` folder, which the wheel carries as package
+data (``host._share``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from host._share import shared_dir
 from host.errors import FlipLabError
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+def models_dir() -> Path:
+    """The folder of the reference models (``models/`` of the source tree or of the wheel)."""
+    return shared_dir("models")
 
 
 def bundled_models() -> list[str]:
-    return sorted(p.stem for p in MODELS_DIR.glob("*.onnx"))
+    return sorted(p.stem for p in models_dir().glob("*.onnx"))
 
 
 def resolve_model(name_or_path: str | Path) -> Path:
@@ -22,7 +27,8 @@ def resolve_model(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.exists():
         return path
-    bundled = MODELS_DIR / f"{path.name}.onnx" if path.suffix == "" else MODELS_DIR / path.name
+    folder = models_dir()
+    bundled = folder / f"{path.name}.onnx" if path.suffix == "" else folder / path.name
     if bundled.exists() and path.parent == Path("."):
         return bundled
     known = ", ".join(bundled_models()) or "none found"

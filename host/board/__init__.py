@@ -7,20 +7,21 @@
 - ``cli``: ``register(subparsers)`` adds the ``board`` command
 """
 
-from host.board.transfer import (
-    board_info,
-    board_stats,
-    dump,
-    load_payload,
-    read,
-    roundtrip,
-    set_mode,
-    verify,
-    write,
-)
-from host.board.emulate import VirtualBoard  # the module host.board.emulate has emulate()
-
 __all__ = [
     "VirtualBoard", "board_info", "board_stats", "dump", "load_payload", "read",
     "roundtrip", "set_mode", "verify", "write",
 ]
+
+
+def __getattr__(name: str):
+    """The names above, imported on first use (PEP 562): importing ``host.board.cli`` to build
+    the command line must not pull in numpy and the client."""
+    if name == "VirtualBoard":  # the module host.board.emulate has emulate()
+        from host.board.emulate import VirtualBoard
+
+        return VirtualBoard
+    if name in __all__:
+        from host.board import transfer
+
+        return getattr(transfer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

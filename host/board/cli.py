@@ -2,19 +2,22 @@
 
 ``register(subparsers)`` adds the ``board`` command to the ``host`` parser. Every sub-command
 sets ``func`` (called with the parsed namespace; returns 0, raises FlipLabError on failure) and
-calls one library function of host.board.
+calls one library function of host.board. The library (numpy, tqdm, the protocol) is imported
+when a sub-command runs, not when the parser is built, so ``host --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from host.board.emulate import NVM_KINDS, emulate
-from host.board import protocol as P
-from host.board import transfer
 from host.board.client import DEFAULT_BAUDRATE, DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from host.board.emulate import NVM_KINDS
 from host.errors import FlipLabError
+
+if TYPE_CHECKING:
+    from host.board import transfer
 
 #: host.channels.channel_usage(), spelled out so that help costs no import of the channels
 #: (tests/e2e/test_board_protocol.py checks that the two agree)
@@ -34,6 +37,8 @@ def _size(text: str) -> int:
 
 
 def _link(args: argparse.Namespace) -> transfer.Link:
+    from host.board import transfer
+
     return transfer.Link(args.port, args.baud, args.timeout, args.retries)
 
 
@@ -47,6 +52,9 @@ def _add_link(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from host.board import protocol as P
+    from host.board import transfer
+
     info = transfer.board_info(_link(args))
     caps = [name for bit, name in ((P.CAP_ERROR_MODELS, "error-models"), (P.CAP_PROGRAM_MODE, "program-mode"),
                                    (P.CAP_EXACT_CELLS, "exact-cells"), (P.CAP_VOLATILE, "volatile"))
@@ -64,6 +72,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_write(args: argparse.Namespace) -> int:
+    from host.board import transfer
+
     n = transfer.write(args.file, _link(args), raw=args.raw, offset=args.offset,
                        progress=not args.quiet, verify=not args.no_verify)
     print(f"wrote {n} bytes at offset {args.offset} to {args.port}")
@@ -71,6 +81,8 @@ def _cmd_write(args: argparse.Namespace) -> int:
 
 
 def _cmd_read(args: argparse.Namespace) -> int:
+    from host.board import transfer
+
     data = transfer.read(_link(args), args.offset, args.length, progress=not args.quiet)
     transfer.write_file_atomic(args.output, data)
     print(f"read {len(data)} bytes from offset {args.offset} into {args.output}")
@@ -78,12 +90,16 @@ def _cmd_read(args: argparse.Namespace) -> int:
 
 
 def _cmd_dump(args: argparse.Namespace) -> int:
+    from host.board import transfer
+
     n = transfer.dump(_link(args), args.output, length=args.length, offset=args.offset, progress=not args.quiet)
     print(f"dumped {n} bytes from {args.port} into {args.output}")
     return 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from host.board import transfer
+
     res = transfer.verify(args.file, _link(args), raw=args.raw, offset=args.offset)
     if not res.ok:
         raise FlipLabError(f"board at {args.port} does not hold {args.file}: crc32 of its {res.length} "
@@ -93,18 +109,24 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_mode(args: argparse.Namespace) -> int:
+    from host.board import transfer
+
     transfer.set_mode(_link(args), args.spec, seed=args.seed)
     print(f"mode set to {args.spec}")
     return 0
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
+    from host.board import transfer
+
     for name, value in transfer.board_stats(_link(args)).items():
         print(f"{name:16s} {value}")
     return 0
 
 
 def _cmd_emulate(args: argparse.Namespace) -> int:
+    from host.board.emulate import emulate
+
     return emulate(nvm=args.nvm, channel=args.channel, size=args.size, seed=args.seed, out=sys.stdout)
 
 

@@ -14,7 +14,6 @@ import zlib
 from typing import Callable
 
 import serial
-from tqdm import tqdm
 
 from host.board import protocol as P
 from host.errors import FlipLabError
@@ -242,6 +241,8 @@ class BoardClient:
             stop = min(-(-end // blk) * blk, info.memory_size)
             self.erase(start, stop - start, blk)
         chunk = min(info.max_chunk, P.MAX_CHUNK)
+        from tqdm import tqdm  # here, not at the top: host --help does not need it
+
         with tqdm(total=len(data), unit="B", unit_scale=True, unit_divisor=1024, desc="write",
                   disable=not progress, leave=False) as bar:
             for pos in range(0, len(data), chunk):
@@ -268,6 +269,8 @@ class BoardClient:
             )
         chunk = min(info.max_chunk, P.MAX_CHUNK)
         out = bytearray()
+        from tqdm import tqdm
+
         with tqdm(total=length, unit="B", unit_scale=True, unit_divisor=1024, desc="read",
                   disable=not progress, leave=False) as bar:
             for pos in range(0, length, chunk):

@@ -1,36 +1,125 @@
 """The virtual board: the C firmware built for the host (firmware/targets/host), serving the
-protocol on a pseudo-terminal whose path it prints as its only line on stdout."""
+protocol on a pseudo-terminal whose path it prints as its only line on stdout. It is built on
+first use (:func:`vboard_path`)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import platform
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TextIO
 
 from host.errors import FlipLabError
 
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
 VBOARD_ENV = "FLIPLAB_VBOARD"
+VBOARD_NAME = "fliplab-vboard"
 NVM_KINDS = ("rram", "flash", "sram")
 START_TIMEOUT = 5.0  # seconds the board may take to print its port
+BUILD_TIMEOUT = 300.0  # seconds the firmware build may take
 
 
 def vboard_path() -> Path:
-    """The virtual-board executable: $FLIPLAB_VBOARD, else firmware/build/host/fliplab-vboard.
+    """The virtual-board executable, built on first use.
 
-    Raises FlipLabError telling how to build it when it is missing.
+    ``$FLIPLAB_VBOARD`` when set (used as it is). Otherwise the firmware's host target, built
+    with make and the system C compiler when it is missing or older than its sources: in a
+    source checkout into ``firmware/build/host/`` (as ``make -C firmware host`` does), in an
+    installed wheel into a per-user cache folder named after a hash of the shipped sources
+    (:func:`vboard_cache_dir`). A build prints one line on stderr.
+
+    Raises:
+        FlipLabError: ``$FLIPLAB_VBOARD`` names no executable, make or the C compiler is
+            missing, or the build fails.
     """
-    path = Path(os.environ.get(VBOARD_ENV) or FIRMWARE_DIR / "build" / "host" / "fliplab-vboard")
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        raise FlipLabError(
-            f"virtual board not found at {path}: build it with `make -C {FIRMWARE_DIR} host` (needs gcc and make)"
-        )
-    return path
+    from host._share import is_source_checkout, shared_dir
+
+    override = os.environ.get(VBOARD_ENV)
+    if override:
+        path = Path(override)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise FlipLabError(f"virtual board not found at {path} (${VBOARD_ENV}): unset it to "
+                               f"use the built-in one, or build one with "
+                               f"`make -C {shared_dir('firmware')} host`")
+        return path
+    firmware = shared_dir("firmware")
+    if is_source_checkout(firmware):
+        return _build_in_tree(firmware)
+    return _build_in_cache(firmware)
+
+
+def vboard_cache_dir(firmware: Path) -> Path:
+    """``$XDG_CACHE_HOME/fliplab/vboard-<hash>`` (default ``~/.cache``): where an installed
+    FlipLab keeps the virtual board built from the sources in ``firmware``; the hash (SHA-256
+    of the sources' relative paths and bytes, and the machine type) changes with any source."""
+    digest = hashlib.sha256(platform.machine().encode())
+    for path in sorted(p for p in firmware.rglob("*") if p.is_file()):
+        rel = path.relative_to(firmware)
+        if rel.parts[0] in ("build", "__pycache__"):
+            continue
+        digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(cache) if os.path.isabs(cache) else Path.home() / ".cache"
+    return root / "fliplab" / f"vboard-{digest.hexdigest()[:16]}"
+
+
+def _require_toolchain() -> None:
+    compiler = (os.environ.get("CC") or "cc").split()[0]
+    missing = [tool for tool in ("make", compiler) if shutil.which(tool) is None]
+    if missing:
+        raise FlipLabError(f"the virtual board must be built first, which needs make and a C "
+                           f"compiler ({', '.join(missing)} not found): install them (apt-get "
+                           f"install -y make gcc) or set ${VBOARD_ENV} to a built {VBOARD_NAME}")
+
+
+def _make(firmware: Path, build: Path, where: Path) -> None:
+    """Runs ``make -C firmware BUILD=build host`` and says so on stderr (one line)."""
+    _require_toolchain()
+    print(f"building the virtual board (first use or changed sources) into {where} ...",
+          file=sys.stderr, flush=True)
+    try:
+        proc = subprocess.run(["make", "-C", str(firmware), f"BUILD={build}", "host"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=BUILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise FlipLabError(f"building the virtual board took over {BUILD_TIMEOUT:.0f} s") from None
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+        raise FlipLabError(f"building the virtual board failed (make -C {firmware} host): "
+                           f"{lines[-1].strip() if lines else f'exit status {proc.returncode}'}")
+
+
+def _build_in_tree(firmware: Path) -> Path:
+    exe = firmware / "build" / "host" / VBOARD_NAME
+    if shutil.which("make") is None:  # nothing can be rebuilt; a binary already built will do
+        if exe.is_file():
+            return exe
+        _require_toolchain()
+    up_to_date = subprocess.run(["make", "-q", "-C", str(firmware), "host"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL).returncode == 0
+    if not up_to_date:
+        _make(firmware, firmware / "build", exe)
+    return exe
+
+
+def _build_in_cache(firmware: Path) -> Path:
+    folder = vboard_cache_dir(firmware)
+    exe = folder / VBOARD_NAME
+    if exe.is_file() and os.access(exe, os.X_OK):
+        return exe
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as tmp:
+        _make(firmware, Path(tmp), exe)
+        os.replace(Path(tmp) / "host" / VBOARD_NAME, exe)  # atomic: a racing build just wins
+    return exe
 
 
 class VirtualBoard:

@@ -12,7 +12,7 @@ The prefix runs once per sample batch and codec; each variant runs only the suff
 (docs/decisions.md#11). Both are
 pure graph -> graph passes in the style of host/model/passes.py: the input graph is not
 modified. Weight slots (the initializers ``load_model`` removed) stay as ``value_info`` entries
-in whichever part reads them, so an :class:`~host.run.OnnxExecutor` can supply them.
+in whichever part reads them, so an :class:`~host.executors.ort.OnnxExecutor` can supply them.
 """
 
 from __future__ import annotations

@@ -23,21 +23,23 @@ class RtlExecutor(Executor):
     """``accel_top`` under simulation; needs an image with a layer program and Icarus."""
 
     name = "rtl"
-    options: dict[str, str] = {}
+    options = {"progress": "a bar of the samples simulated on stderr (terminals only)"}
 
-    def __init__(self, program: dict, config: AccelConfig) -> None:
-        self.program, self.config = program, config
+    def __init__(self, program: dict, config: AccelConfig, progress: bool = False) -> None:
+        self.program, self.config, self.progress = program, config, progress
 
     @classmethod
-    def for_image(cls, image: Image, **options: Any) -> "RtlExecutor":
+    def for_image(cls, image: Image, *, progress: bool = False,
+                  **options: Any) -> "RtlExecutor":
         cls.check_options(options)
         config = AccelConfig()
         program = check_image(image, config)  # refuse the image before any slow work
         require_simulator()
-        return cls(program, config)
+        return cls(program, config, progress)
 
     def run(self, variant: DecodedWeights, x: np.ndarray) -> Outputs:
-        result = simulate(variant.image, input_activations(self.program, x), config=self.config)
+        result = simulate(variant.image, input_activations(self.program, x), config=self.config,
+                          progress=self.progress)
         return Outputs(logits(self.program, result.outputs), {
             "detected": int(result.detected[0]) if result.detected.size else 0,
             "cycles_per_inference": float(result.cycles.mean()) if result.cycles.size else 0.0,

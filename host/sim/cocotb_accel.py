@@ -5,6 +5,8 @@ input vectors), loads the memories of ``accel_top`` through its write ports, run
 per input vector (start, wait for done; no Python per simulated cycle while it runs), and
 writes the outputs, cycle counts, detected-error counts and the wall time of the inference loop
 (input writes and output reads included, memory loading excluded) to ``FLIPLAB_RESULT``.
+When ``FLIPLAB_PROGRESS`` names a file, one byte is appended to it (and flushed) after each
+inference, so the host can show progress by watching the file's size.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ async def run_job(dut) -> None:
 
     mask = (1 << act_bits) - 1
     outputs, cycles, errors = [], [], []
+    progress_path = os.environ.get("FLIPLAB_PROGRESS")
+    progress = open(progress_path, "ab", buffering=0) if progress_path else None
     t0 = time.perf_counter()
     for vector in job["inputs"]:
         await _write(dut, "act_wr_en", "act_wr_addr", "act_wr_data",
@@ -73,6 +77,10 @@ async def run_job(dut) -> None:
             raw = int(dut.res_rd_data.value)
             row.append(raw - (1 << act_bits) if raw >> (act_bits - 1) else raw)
         outputs.append(row)
+        if progress is not None:
+            progress.write(b".")
+    if progress is not None:
+        progress.close()
     with open(os.environ["FLIPLAB_RESULT"], "w", encoding="utf-8") as f:
         json.dump({"outputs": outputs, "cycles": cycles, "detected": errors,
                    "run_seconds": time.perf_counter() - t0}, f)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from host.sim.accel import AccelConfig, check_image, ram_words, register_writes
 SOURCES = ("accel_top.v", "lane_loader.v", "sync_ram.v", "mac_dense.v", "adder_tree.v",
            "requantize.v", "clipped_relu.v", "xnor_popcount.v")
 ACT_BITS = 16  # accel_top's activation buffer entry width
+PROGRESS_POLL = 0.25  # seconds between two looks at the simulation's progress file
 
 
 @dataclass
@@ -47,12 +50,10 @@ class SimResult:
 
 
 def rtl_dir() -> Path:
-    """The repository's rtl/ folder (the Verilog ships with the source tree, not the wheel)."""
-    path = Path(__file__).resolve().parents[2] / "rtl"
-    if not (path / "accel_top.v").exists():
-        raise FlipLabError(f"the RTL sources are not at {path}: run from a FlipLab source "
-                           f"checkout (pip install -e .)")
-    return path
+    """The folder of the Verilog sources (``rtl/`` of the source tree or of the wheel)."""
+    from host._share import shared_dir
+
+    return shared_dir("rtl")
 
 
 def require_simulator() -> None:
@@ -69,7 +70,7 @@ def require_simulator() -> None:
 
 
 def simulate(image: Image, activations: np.ndarray, *, config: AccelConfig | None = None,
-             build_dir: Path | None = None) -> SimResult:
+             build_dir: Path | None = None, progress: bool = False) -> SimResult:
     """Run the image's layer program on ``accel_top`` for each input vector.
 
     Args:
@@ -78,6 +79,8 @@ def simulate(image: Image, activations: np.ndarray, *, config: AccelConfig | Non
             (:func:`host.hw.program.input_activations`).
         config: the accelerator's build parameters (default :class:`AccelConfig`).
         build_dir: where to build and run (default: a temporary folder, removed after).
+        progress: show a tqdm bar of the inferences done on stderr (only when stderr is a
+            terminal); the simulation reports each finished inference in a progress file.
 
     Raises:
         FlipLabError: the image does not fit the accelerator (before simulating), the simulator
@@ -97,9 +100,9 @@ def simulate(image: Image, activations: np.ndarray, *, config: AccelConfig | Non
            "n_out": int(program["layers"][-1]["n_out"]), "act_bits": ACT_BITS}
     if build_dir is None:
         with tempfile.TemporaryDirectory(prefix="fliplab-rtl-") as tmp:
-            return _run(job, program, config, Path(tmp), keep=False)
+            return _run(job, program, config, Path(tmp), keep=False, progress=progress)
     build_dir.mkdir(parents=True, exist_ok=True)
-    return _run(job, program, config, build_dir, keep=True)
+    return _run(job, program, config, build_dir, keep=True, progress=progress)
 
 
 def _failure(build_dir: Path, keep: bool, what: str) -> FlipLabError:
@@ -116,11 +119,40 @@ def _failure(build_dir: Path, keep: bool, what: str) -> FlipLabError:
     return FlipLabError(f"the RTL simulation failed: {what}{': ' + last if last else ''}{where}")
 
 
+@contextmanager
+def _progress_bar(path: Path, total: int, enabled: bool):
+    """While the block runs, a thread polls ``path`` (the simulation appends one byte per
+    finished inference) and moves a tqdm bar; the bar is off when ``enabled`` is False or
+    stderr is not a terminal (tqdm's ``disable=None``)."""
+    from tqdm import tqdm
+
+    path.write_bytes(b"")
+    done = threading.Event()
+    with tqdm(total=total, desc="rtl", unit="sample", disable=None if enabled else True,
+              dynamic_ncols=True) as bar:
+        def poll() -> None:
+            while not done.wait(PROGRESS_POLL):
+                bar.update(min(path.stat().st_size, total) - bar.n)
+
+        watcher = threading.Thread(target=poll, name="rtl-progress", daemon=True)
+        if not bar.disable:
+            watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            if watcher.is_alive():
+                watcher.join()
+            if path.exists():
+                bar.update(min(path.stat().st_size, total) - bar.n)
+
+
 def _run(job: dict, program: dict, config: AccelConfig, build_dir: Path, *,
-         keep: bool) -> SimResult:
+         keep: bool, progress: bool = False) -> SimResult:
     from cocotb_tools.runner import get_runner
 
     job_path, result_path = build_dir / "job.json", build_dir / "result.json"
+    progress_path = build_dir / "progress"
     job_path.write_text(json.dumps(job), encoding="utf-8")
     result_path.unlink(missing_ok=True)
     rtl = rtl_dir()
@@ -130,9 +162,12 @@ def _run(job: dict, program: dict, config: AccelConfig, build_dir: Path, *,
                      parameters=config.parameters(), build_dir=build_dir,
                      build_args=["-g2005"], always=True, log_file=build_dir / "build.log")
         t0 = time.perf_counter()
-        runner.test(test_module="host.sim.cocotb_accel", hdl_toplevel="accel_top",
-                    build_dir=build_dir, test_dir=build_dir, log_file=build_dir / "sim.log",
-                    extra_env={"FLIPLAB_JOB": str(job_path), "FLIPLAB_RESULT": str(result_path)})
+        with _progress_bar(progress_path, len(job["inputs"]), progress):
+            runner.test(test_module="host.sim.cocotb_accel", hdl_toplevel="accel_top",
+                        build_dir=build_dir, test_dir=build_dir, log_file=build_dir / "sim.log",
+                        extra_env={"FLIPLAB_JOB": str(job_path),
+                                   "FLIPLAB_RESULT": str(result_path),
+                                   "FLIPLAB_PROGRESS": str(progress_path)})
         wall = time.perf_counter() - t0
     except (SystemExit, RuntimeError, OSError) as exc:
         raise _failure(build_dir, keep, type(exc).__name__) from None

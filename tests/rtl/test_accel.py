@@ -124,6 +124,7 @@ def test_accelerator_equals_reference_bit_for_bit(tmp_path: Path, model: str, no
     assert (nulled > 0) == noisy
     result = simulate(image, a, build_dir=tmp_path)
     assert result.outputs.shape == (SAMPLES, 10)
+    assert (tmp_path / "progress").read_bytes() == b"." * SAMPLES  # what the progress bar counts
     np.testing.assert_array_equal(result.outputs, ref.outputs)
     np.testing.assert_array_equal(result.detected, np.full(SAMPLES, nulled))
     # the timing of docs/datapath.md, and the lane bound: <= 1.25 x MACs / LANES
