@@ -16,7 +16,6 @@ from enum import IntEnum
 
 from cobs import cobs
 
-from host.channels import parse_spec
 from host.errors import FlipLabError
 
 PROTOCOL_VERSION = 1
@@ -210,6 +209,8 @@ def mode_from_spec(spec: str, seed: int = 0) -> Mode:
         if not 0 <= value <= 255:
             raise FlipLabError(f"bad mode {spec!r}: program:V needs a byte value V in 0..255")
         return Mode(Model.PROGRAM, value, 0, 0)
+    from host.channels import parse_spec  # the channels need numpy; the protocol does not
+
     parsed = parse_spec(spec)
     numbers = parsed.numbers
     family = parsed.family.name
