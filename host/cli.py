@@ -64,11 +64,20 @@ def _emit(args: argparse.Namespace, result: dict, table: str) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     from host.export import CodecPlan, build_image, file_sha256
-    from host.image import manifest_path_for, write_image
+    from host.fileio import check_outputs, check_target
+    from host.image import manifest_path_for, write_image_with_manifest
     from host.model import load_model
     from host.models import resolve_model
 
     model_path = resolve_model(args.model)
+    manifest = manifest_path_for(args.output)
+    if manifest.resolve() == args.output.resolve():
+        raise FlipLabError(f"image {args.output} would be its own sidecar manifest (the manifest "
+                           f"is written to <name>.manifest); give the image another suffix, "
+                           f"e.g. {args.output.with_suffix('.bin')}")
+    check_outputs([args.output, manifest], [model_path])
+    check_target(args.output)
+    check_target(manifest)
     plan = CodecPlan(args.codec, tuple(CodecPlan.parse_override(o) for o in args.override),
                      args.range)
     ws = load_model(model_path, binarize=args.binarize)
@@ -77,9 +86,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         from host.export import build_accel_image as build
     image, report = build(ws, plan, source=Path(model_path).name,
                           source_sha256=file_sha256(model_path))
-    manifest = manifest_path_for(args.output)
-    write_image(image, args.output)
-    write_image(image, manifest, manifest=True)
+    write_image_with_manifest(image, args.output)
     result = {"image": str(args.output), "manifest": str(manifest), "tensors": report.tensors,
               "weights": report.weights, "payload_bytes": report.payload_bytes,
               "bits_per_weight": report.payload_bytes * 8 / max(report.weights, 1),
@@ -92,9 +99,12 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def cmd_inject(args: argparse.Namespace) -> None:
     from host.channels import parse_channel
+    from host.fileio import check_outputs, check_target
     from host.image import read_image, write_image
     from host.inject import inject
 
+    check_outputs([args.output], [args.image, args.manifest])
+    check_target(args.output)
     channel = parse_channel(args.channel)
     image = read_image(args.image, args.manifest)
     noisy, report = inject(image, channel, seed=args.seed, trial=args.trial,

@@ -20,7 +20,6 @@ import fnmatch
 import json
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 from host.channels import Region
 from host.codecs import Codec, get_codec
 from host.errors import FlipLabError
+from host.fileio import write_all_atomic, write_atomic
 
 MAGIC = b"FLIPLAB\0"
 VERSION_MAJOR = 1
@@ -192,26 +192,18 @@ def image_bytes(image: Image, *, manifest: bool = False) -> bytes:
     return body if manifest else body + image.payload.tobytes()
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    if path.is_dir():
-        raise FlipLabError(f"output path {path} is a directory")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    except OSError as exc:
-        raise FlipLabError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_image(image: Image, path: str | os.PathLike, *, manifest: bool = False) -> None:
+    """Write the image (or its manifest) atomically (host.fileio)."""
     write_atomic(path, image_bytes(image, manifest=manifest))
+
+
+def write_image_with_manifest(image: Image, path: str | os.PathLike) -> Path:
+    """Write the image and its sidecar manifest as one step: both go to temporary files and are
+    renamed only when both are complete; returns the manifest path. Refuses an image path whose
+    manifest path is itself (``-o x.manifest``)."""
+    manifest = manifest_path_for(path)
+    write_all_atomic({path: image_bytes(image), manifest: image_bytes(image, manifest=True)})
+    return manifest
 
 
 def manifest_path_for(path: str | os.PathLike) -> Path:

@@ -26,7 +26,7 @@ from tabulate import tabulate
 
 from host.codecs import get_codec
 from host.errors import FlipLabError
-from host.image import write_atomic
+from host.fileio import write_atomic
 from host.metrics import (
     accuracy_vs_bit_errors,
     auc,

@@ -15,6 +15,7 @@ from host.board import protocol as P
 from host.board import transfer
 from host.board.client import DEFAULT_BAUDRATE, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from host.errors import FlipLabError
+from host.fileio import check_target, write_atomic
 
 
 def _size(text: str) -> int:
@@ -67,8 +68,9 @@ def _cmd_write(args: argparse.Namespace) -> int:
 
 
 def _cmd_read(args: argparse.Namespace) -> int:
+    check_target(args.output)  # before the transfer, not after it
     data = transfer.read(_link(args), args.offset, args.length, progress=not args.quiet)
-    transfer.write_file_atomic(args.output, data)
+    write_atomic(args.output, data)
     print(f"read {len(data)} bytes from offset {args.offset} into {args.output}")
     return 0
 
