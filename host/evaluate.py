@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from host.data import load_dataset
+from host.data import check_labels, load_dataset
 from host.errors import FlipLabError
 from host.image import read_image
 from host.run import Evaluation, OnnxExecutor, evaluate_image
@@ -34,6 +34,7 @@ def evaluate(*, image: Path, manifest: Path | None = None, data: str = "digits",
         chan = parse_channel(channel)
     x, y = load_dataset(data, input_shape=img.model["input_shape"], normalize=normalize,
                         samples=samples)
+    check_labels(y, _classes(img, backend), data)
     if board is not None:
         from host.board import roundtrip
         golden = img
@@ -49,3 +50,20 @@ def evaluate(*, image: Path, manifest: Path | None = None, data: str = "digits",
         return evaluate_rtl(img, x, y, flips=flips)
     executor = OnnxExecutor.for_image(img, strategy=strategy)
     return evaluate_image(img, x, y, executor=executor, flips=flips)
+
+
+def _classes(img, backend: str) -> int | None:
+    """The model's output width: the accelerator program's last layer (rtl), or the graph
+    output's last dimension when it is fixed; None when neither says."""
+    if backend == "rtl" and img.program:
+        return int(img.program["layers"][-1]["n_out"])
+    if not img.graph:
+        return None
+    import onnx
+
+    graph = onnx.load_model_from_string(img.graph).graph  # parsed and checked by read_image
+    for out in graph.output:
+        if out.name == img.model["output"]:
+            dims = out.type.tensor_type.shape.dim
+            return int(dims[-1].dim_value) if dims and dims[-1].dim_value > 0 else None
+    return None

@@ -21,7 +21,7 @@ from host.campaign.grid import (CampaignSpec, Unit, check_codecs, parse_rates, p
                                 sweep_channel_spec)
 from host.campaign.store import RESULTS, ResultWriter, RunLock, open_run, prepare_folder
 from host.campaign.worker import CampaignJob, model_identity, run_unit
-from host.data import load_dataset
+from host.data import check_labels, load_dataset
 from host.errors import FlipLabError
 from host.export import CodecPlan, build_image
 from host.model import load_model
@@ -96,6 +96,7 @@ def reference_run(spec: CampaignSpec, threads: int | None = None) -> tuple[dict,
     executor = OnnxExecutor(ws.graph, specs, input_name=ws.input_name,
                             output_name=ws.output_name, threads=threads)
     out = executor.logits({t.name: t.values for t in ws.tensors}, x)
+    check_labels(y, out.reshape(len(x), -1).shape[1], spec.data)
     right = out.reshape(len(x), -1).argmax(axis=1) == y
     return ({"accuracy": float(right.mean()), "correct": int(right.sum()),
              "samples": int(len(y))}, right)
