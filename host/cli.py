@@ -55,6 +55,15 @@ def _bit_positions(text: str) -> list[int | str]:
     return out
 
 
+def _refuse_swept_rate(command: str, channel: str | None) -> None:
+    """``--channel bsc:0.1`` of sweep/robustness: the 0.1 would be ignored, so it is refused."""
+    name, sep, rest = (channel or "").strip().partition(":")
+    if name.strip().lower() == "bsc" and sep:
+        what = "swept over --rates" if command == "sweep" else "searched between --lo and --hi"
+        raise FlipLabError(f"--channel {channel!r}: host {command} takes no rate in the channel, "
+                           f"the rate is {what}; give --channel bsc")
+
+
 def _emit(args: argparse.Namespace, result: dict, table: str) -> None:
     print(json.dumps(result, indent=2) if args.json else table)
 
@@ -121,6 +130,14 @@ def cmd_inject(args: argparse.Namespace) -> None:
 def cmd_eval(args: argparse.Namespace) -> None:
     from host.evaluate import evaluate
 
+    if args.channel is None and (args.seed is not None or args.trial is not None):
+        raise FlipLabError("--seed and --trial choose the errors of --channel; without --channel "
+                           "they would be ignored")
+    if args.backend == "rtl" and args.strategy is not None:
+        raise FlipLabError("--strategy chooses how weights reach onnxruntime; --backend rtl "
+                           "does not use it")
+    args.seed, args.trial = args.seed or 0, args.trial or 0
+    args.strategy = args.strategy or "session"
     result = evaluate(image=args.image, manifest=args.manifest, data=args.data,
                       samples=args.samples, normalize=args.normalize, channel=args.channel,
                       seed=args.seed, trial=args.trial, strategy=args.strategy,
@@ -177,12 +194,16 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     from host.campaign import CampaignInterrupted, make_spec, run_sweep
     from host.report import format_summary, summary_records
 
+    _refuse_swept_rate("sweep", args.channel)
+    if args.scheduler is not None and args.workers is not None:
+        raise FlipLabError("--workers sets local processes; with --scheduler the Dask cluster's "
+                           "workers run the units, so give one or the other")
     spec = make_spec(args.model, codecs=args.codecs, channel=args.channel, rates=args.rates,
                      trials=args.trials, scopes=args.scope, granularity=args.range,
                      overrides=args.override, data=args.data, normalize=args.normalize,
                      samples=args.samples, seed=args.seed)
     try:
-        result = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
+        result = run_sweep(spec, args.out, workers=args.workers or 1, scheduler=args.scheduler,
                            progress=not args.json)
     except CampaignInterrupted as exc:
         print(f"host: {exc}", file=sys.stderr)
@@ -205,6 +226,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_robustness(args: argparse.Namespace) -> None:
     from host.campaign import find_robustness
 
+    _refuse_swept_rate("robustness", args.channel)
     r = find_robustness(args.model, codec=args.codec, channel=args.channel, x=args.x, ci=args.ci,
                         data=args.data, samples=args.samples, max_trials=args.max_trials,
                         seed=args.seed, lo=args.lo, hi=args.hi, resolution=args.resolution,
@@ -264,10 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--normalize", default="unit",
                    help="input normalisation: unit (pixels to [0, 1]), none, meanstd:M,S, binary")
     v.add_argument("--channel", help="inject errors in memory before evaluating (e.g. bsc:1e-3)")
-    v.add_argument("--seed", type=_seed, default=0)
-    v.add_argument("--trial", type=_seed, default=0)
-    v.add_argument("--strategy", default="session", choices=("session", "inputs"),
-                   help="how weights reach onnxruntime (docs/benchmarks.md)")
+    v.add_argument("--seed", type=_seed, default=None,
+                   help="campaign seed of the --channel errors (default 0)")
+    v.add_argument("--trial", type=_seed, default=None,
+                   help="trial index of the --channel errors (default 0)")
+    v.add_argument("--strategy", default=None, choices=("session", "inputs"),
+                   help="how weights reach onnxruntime (default session; docs/benchmarks.md)")
     v.add_argument("--board", metavar="PORT",
                    help="write the payload to the board on PORT, read it back, evaluate that")
     v.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "rtl"),
@@ -294,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("model", help="ONNX model file, or the name of a bundled model")
     w.add_argument("--codecs", required=True, help="comma list of codecs, e.g. fixed8,parity8")
     w.add_argument("--channel", default="bsc",
-                   help="error model whose rate is swept: bsc, asym:P01,P10 (ratio kept), "
+                   help="error model whose rate is swept: bsc (no rate: --rates gives them), "
+                        "asym:P01,P10 (ratio kept), "
                         "stuck:F,S[,seed=D] (F swept)")
     w.add_argument("--rates", required=True,
                    help="lo:hi:n (n log-spaced rates, ends included) or a comma list")
@@ -310,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
     w.add_argument("--samples", type=_positive, help="use only the first N samples")
     w.add_argument("--seed", type=_seed, default=0, help="campaign seed (default 0)")
-    w.add_argument("--workers", type=_positive, default=1, help="local worker processes")
+    w.add_argument("--workers", type=_positive, default=None,
+                   help="local worker processes (default 1; not with --scheduler)")
     w.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the units on a Dask distributed scheduler (tcp://host:8786)")
     w.add_argument("--out", required=True, type=Path, help="campaign folder (resumed if same)")
@@ -323,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     rb = sub.add_parser("robustness", help="R(x) of one codec by bisection, without a grid")
     rb.add_argument("model", help="ONNX model file, or the name of a bundled model")
     rb.add_argument("--codec", default="parity8")
-    rb.add_argument("--channel", default="bsc", help="as host sweep --channel")
+    rb.add_argument("--channel", default="bsc",
+                    help="as host sweep --channel (bsc takes no rate: it is searched)")
     rb.add_argument("--x", type=float, default=0.95, help="criterion: mean accuracy >= x*A")
     rb.add_argument("--ci", type=float, default=0.005,
                     help="half-width of the mean-accuracy confidence interval at each probe")

@@ -91,7 +91,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_mode(args: argparse.Namespace) -> int:
-    transfer.set_mode(_link(args), args.spec, seed=args.seed)
+    if args.spec.strip().lower().startswith("program:") and args.seed is not None:
+        raise FlipLabError("--seed seeds the emulated error models; program:V ignores it")
+    transfer.set_mode(_link(args), args.spec, seed=args.seed or 0)
     print(f"mode set to {args.spec}")
     return 0
 
@@ -147,7 +149,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("mode", help="set the error model (emulated board) or programming mode (real chip)")
     _add_link(p)
     p.add_argument("spec", help="none | bsc:P | asym:P01,P10 | stuck:F,S[,seed=N] | program:V")
-    p.add_argument("--seed", type=int, default=0, help="read-noise seed / stuck-at device seed (default 0)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="read-noise seed / stuck-at device seed (default 0; not with program:V)")
     p.set_defaults(func=_cmd_mode)
 
     p = sub.add_parser("stats", help="the board's frame and transfer counters")
