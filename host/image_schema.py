@@ -184,8 +184,9 @@ def _validate_tensor(row: Any, what: str, index: int, payload_bits: int) -> str:
             raise _fail(where, f"lacks {key!r}")
         value = row[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise _fail(where, f"{key} must be {'an integer' if kind is int else kind.__name__}, "
-                               f"got {_type_name(value)} {value!r:.40}")
+            wanted = {int: "an integer", str: "a string", list: "a list",
+                      dict: "a JSON object"}[kind]
+            raise _fail(where, f"{key} must be {wanted}, got {_type_name(value)} {value!r:.40}")
     for key in ("name", "layer", "op_type", "role"):
         _string(row[key], where, key, empty=key != "name" and key != "layer")
     if not row["name"]:
