@@ -287,6 +287,7 @@ def validate_params(codec: Codec, params: Any, shape: list[int], dtype: str, whe
             raise _fail(where, "w_max is below w_min")
     if "scale" in params and (np.asarray(params["scale"], dtype=np.float64) < 0).any():
         raise _fail(where, "scale is negative")
+    _check_decoded_range(base, params, dtype, where)
     if isinstance(base, IntCodec) and params.get("kind") == "integer":
         for key in ("dtype", "offset", "zero_point"):
             if key not in params:
@@ -301,6 +302,24 @@ def validate_params(codec: Codec, params: Any, shape: list[int], dtype: str, whe
             _int_list(zp, where, "zero_point", channels, int(info.min), int(info.max))
         else:
             _int(zp, where, "zero_point", int(info.min), int(info.max))
+
+
+def _check_decoded_range(base: Codec, params: dict, dtype: str, where: str) -> None:
+    """Every decoded value must be representable in the tensor's float dtype (a w_max of 1e308
+    is finite, but not in float32)."""
+    np_dtype = np.dtype(dtype)
+    if np_dtype.kind not in "fV" or isinstance(base, FloatCodec):
+        return
+    limit = float(ml_dtypes.finfo(np_dtype).max)
+    if isinstance(base, FixedCodec):
+        extent = max(float(np.max(np.abs(np.asarray(params[k], dtype=np.float64))))
+                     for k in ("w_min", "w_max"))
+    elif "scale" in params:
+        extent = float(np.max(np.asarray(params["scale"], dtype=np.float64))) * 2.0 ** base.bits
+    else:
+        return
+    if extent > limit:
+        raise _fail(where, f"values up to {extent:.3g} do not fit {dtype} (largest {limit:.3g})")
 
 
 def _scalar_or_channels(value: Any, where: str, key: str, channels: int, granularity: str) -> None:
