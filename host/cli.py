@@ -385,4 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a path the file system refuses (name too long, permission ...)
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"host: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0

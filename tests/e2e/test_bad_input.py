@@ -321,3 +321,23 @@ def test_labels_outside_the_classes(work, capsys, label):
 def test_ignored_options_are_refused(work, capsys, args, match):
     refused(capsys, *args, match=match)
     assert not (work / "s").exists()
+
+
+LONG = "q" * 300
+
+
+@pytest.mark.parametrize("args", [
+    ["sweep", "digits_mlp", "--codecs", "fixed8", "--rates", "1e-3", "--trials", "1", "--out", LONG],
+    ["report", LONG],
+    ["export", LONG + ".onnx", "-o", "z.bin"],
+    ["eval", "--image", "w.bin", "--data", LONG],
+    ["eval", "--image", LONG],
+    ["inspect", "w.bin", "--manifest", LONG],
+    ["diff", "w.bin", LONG],
+    ["demo", "--out", LONG],
+    ["board", "write", LONG, "--port", "/dev/null"],
+], ids=lambda a: a[0] + "-" + next((x[:4] for x in a[1:] if x.startswith("-")), ""))
+def test_a_300_character_path_anywhere_is_one_line(work, capsys, args):
+    before = snapshot(work)
+    refused(capsys, *args, match="File name too long")
+    assert snapshot(work) == before
