@@ -65,11 +65,16 @@ def test_the_oracle_fails_on_other_exceptions_and_limits(harness, monkeypatch):
     monkeypatch.setattr(harness, "get_codec", lambda spec: {}[spec])
     with pytest.raises(KeyError):
         harness.run_one(bytes([harness.CODEC]) + b"fixed8")
-    monkeypatch.setattr(harness, "get_codec", lambda spec: bytearray(600 << 20))
-    with pytest.raises(harness.Failure, match="peak memory"):
-        harness.run_one(bytes([harness.CODEC]) + b"fixed8")
-    monkeypatch.setattr(harness, "MAX_SECONDS", 0.0)
+    peaks = iter([100.0, 700.0])  # peak RSS before and after the parse, MB
+    monkeypatch.setattr(harness, "_peak_mb", lambda: next(peaks))
     monkeypatch.setattr(harness, "get_codec", lambda spec: None)
+    with pytest.raises(harness.Failure, match="grew peak memory by 600 MB"):
+        harness.run_one(bytes([harness.CODEC]) + b"fixed8")
+    monkeypatch.undo()
+    monkeypatch.setattr(harness, "get_codec", lambda spec: bytearray(1 << 20))
+    harness.run_one(bytes([harness.CODEC]) + b"fixed8")  # 1 MB is within the limits
+    monkeypatch.setattr(harness, "MAX_SECONDS", 0.0)
+    monkeypatch.setattr(harness, "get_codec", lambda spec: None)  # any time at all is too long
     with pytest.raises(harness.Failure, match="took"):
         harness.run_one(bytes([harness.CODEC]) + b"fixed8")
 
