@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed-stamp
 APT_PACKAGES := iverilog verilator clang gcc
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup sysdeps vboard demo test lint clean
+.PHONY: setup sysdeps vboard demo test fuzz lint clean
 
 setup: $(STAMP) sysdeps vboard
 
@@ -38,6 +38,15 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# coverage-guided fuzzing of the image/manifest parsers and the codec/channel spec parsers
+# (fuzz/fuzz_parsers.py); FUZZ_SECONDS of it, findings (if any) in runs/fuzz/
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	mkdir -p runs/fuzz
+	$(BIN)/python fuzz/fuzz_parsers.py --make-seeds runs/fuzz/corpus
+	$(BIN)/python fuzz/fuzz_parsers.py runs/fuzz/corpus -max_total_time=$(FUZZ_SECONDS) \
+	  -timeout=10 -rss_limit_mb=2048 -artifact_prefix=runs/fuzz/ -print_final_stats=1
 
 lint: sysdeps
 	$(MAKE) -C rtl lint

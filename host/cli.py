@@ -101,6 +101,15 @@ def _add_backend(p: argparse.ArgumentParser) -> None:
                         "with a layer program (host export --lower accel)")
 
 
+def _refuse_swept_rate(command: str, channel: str | None) -> None:
+    """``--channel bsc:0.1`` of sweep/robustness: the 0.1 would be ignored, so it is refused."""
+    name, sep, rest = (channel or "").strip().partition(":")
+    if name.strip().lower() == "bsc" and sep:
+        what = "swept over --rates" if command == "sweep" else "searched between --lo and --hi"
+        raise FlipLabError(f"--channel {channel!r}: host {command} takes no rate in the channel, "
+                           f"the rate is {what}; give --channel bsc")
+
+
 def _emit(args: argparse.Namespace, result: dict, table: str) -> None:
     print(json.dumps(result, indent=2) if args.json else table)
 
@@ -126,11 +135,20 @@ def _damage_fields(damaged: list) -> dict:
 
 def cmd_export(args: argparse.Namespace) -> None:
     from host.export import CodecPlan, build_image, file_sha256
-    from host.image import manifest_path_for, write_image
+    from host.fileio import check_outputs, check_target
+    from host.image import manifest_path_for, write_image_with_manifest
     from host.model import load_model
     from host.models import resolve_model
 
     model_path = resolve_model(args.model)
+    manifest = manifest_path_for(args.output)
+    if manifest.resolve() == args.output.resolve():
+        raise FlipLabError(f"image {args.output} would be its own sidecar manifest (the manifest "
+                           f"is written to <name>.manifest); give the image another suffix, "
+                           f"e.g. {args.output.with_suffix('.bin')}")
+    check_outputs([args.output, manifest], [model_path])
+    check_target(args.output)
+    check_target(manifest)
     plan = CodecPlan(args.codec, tuple(CodecPlan.parse_override(o) for o in args.override),
                      args.range)
     ws = load_model(model_path, binarize=args.binarize)
@@ -139,9 +157,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         from host.export import build_accel_image as build
     image, report = build(ws, plan, source=Path(model_path).name,
                           source_sha256=file_sha256(model_path))
-    manifest = manifest_path_for(args.output)
-    write_image(image, args.output)
-    write_image(image, manifest, manifest=True)
+    write_image_with_manifest(image, args.output)
     result = {"image": str(args.output), "manifest": str(manifest), "tensors": report.tensors,
               "weights": report.weights, "payload_bytes": report.payload_bytes,
               "bits_per_weight": report.payload_bytes * 8 / max(report.weights, 1),
@@ -154,9 +170,12 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def cmd_inject(args: argparse.Namespace) -> None:
     from host.channels import parse_channel
+    from host.fileio import check_outputs, check_target
     from host.image import read_image, write_image
     from host.inject import inject
 
+    check_outputs([args.output], [args.image, args.manifest])
+    check_target(args.output)
     channel = parse_channel(args.channel)
     image = read_image(args.image, args.manifest)
     noisy, report = inject(image, channel, seed=args.seed, trial=args.trial,
@@ -174,10 +193,13 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from host.data import DataSpec
     from host.evaluate import EvalSettings, evaluate
 
+    if args.channel is None and (args.seed is not None or args.trial is not None):
+        raise FlipLabError("--seed and --trial choose the errors of --channel; without --channel "
+                           "they would be ignored")
     result = evaluate(EvalSettings(
         image=args.image, manifest=args.manifest,
         data=DataSpec(args.data, args.normalize, args.samples), channel=args.channel,
-        seed=args.seed, trial=args.trial, board=args.board, backend=args.backend,
+        seed=args.seed or 0, trial=args.trial or 0, board=args.board, backend=args.backend,
         options={"strategy": args.strategy}, progress=not args.json))
     out = result.to_json()
     summary = (f"accuracy {out['accuracy']:.4f} ({out['correct']}/{out['samples']}), "
@@ -234,13 +256,17 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     from host.data import DataSpec
     from host.report import format_summary, summary_records
 
+    _refuse_swept_rate("sweep", args.channel)
+    if args.scheduler is not None and args.workers is not None:
+        raise FlipLabError("--workers sets local processes; with --scheduler the Dask cluster's "
+                           "workers run the units, so give one or the other")
     spec = make_spec(args.model, SweepSettings(
         codecs=args.codecs, rates=args.rates, trials=args.trials, channel=args.channel,
         scopes=args.scope, granularity=args.range, overrides=args.override,
         data=DataSpec(args.data, args.normalize, args.samples), seed=args.seed,
         backend=args.backend))
     try:
-        result = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
+        result = run_sweep(spec, args.out, workers=args.workers or 1, scheduler=args.scheduler,
                            progress=not args.json)
     except CampaignInterrupted as exc:
         print(f"host: {exc}", file=sys.stderr)
@@ -268,6 +294,7 @@ def cmd_robustness(args: argparse.Namespace) -> None:
     from host.campaign import RobustnessSettings, find_robustness
     from host.data import DataSpec
 
+    _refuse_swept_rate("robustness", args.channel)
     r = find_robustness(args.model, RobustnessSettings(
         codec=args.codec, channel=args.channel, x=args.x, ci=args.ci,
         data=DataSpec(args.data, args.normalize, args.samples), max_trials=args.max_trials,
@@ -330,9 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--normalize", default="unit",
                    help="input normalisation: unit (pixels to [0, 1]), none, meanstd:M,S, binary")
     v.add_argument("--channel", help="inject errors in memory before evaluating (e.g. bsc:1e-3)")
-    v.add_argument("--seed", type=_seed, default=0)
-    v.add_argument("--trial", type=_seed, default=0)
-    v.add_argument("--strategy", choices=("session", "inputs"),
+    v.add_argument("--seed", type=_seed, default=None,
+                   help="campaign seed of the --channel errors (default 0)")
+    v.add_argument("--trial", type=_seed, default=None,
+                   help="trial index of the --channel errors (default 0)")
+    v.add_argument("--strategy", default=None, choices=("session", "inputs"),
                    help="onnxruntime backend only: how weights reach onnxruntime, session "
                         "(default) or inputs (docs/benchmarks.md)")
     v.add_argument("--board", metavar="PORT",
@@ -359,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("model", help="ONNX model file, or the name of a bundled model")
     w.add_argument("--codecs", required=True, help="comma list of codecs, e.g. fixed8,parity8")
     w.add_argument("--channel", default="bsc",
-                   help="error model whose rate is swept: bsc, asym:P01,P10 (ratio kept), "
+                   help="error model whose rate is swept: bsc (no rate: --rates gives them), "
+                        "asym:P01,P10 (ratio kept), "
                         "stuck:F,S[,seed=D] (F swept)")
     w.add_argument("--rates", required=True,
                    help="lo:hi:n (n log-spaced rates, ends included) or a comma list")
@@ -375,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
     w.add_argument("--samples", type=_positive, help="use only the first N samples")
     w.add_argument("--seed", type=_seed, default=0, help="campaign seed (default 0)")
-    w.add_argument("--workers", type=_positive, default=1, help="local worker processes")
+    w.add_argument("--workers", type=_positive, default=None,
+                   help="local worker processes (default 1; not with --scheduler)")
     w.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the units on a Dask distributed scheduler (tcp://host:8786)")
     w.add_argument("--out", required=True, type=Path, help="campaign folder (resumed if same)")
@@ -389,7 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     rb = sub.add_parser("robustness", help="R(x) of one codec by bisection, without a grid")
     rb.add_argument("model", help="ONNX model file, or the name of a bundled model")
     rb.add_argument("--codec", default="parity8")
-    rb.add_argument("--channel", default="bsc", help="as host sweep --channel")
+    rb.add_argument("--channel", default="bsc",
+                    help="as host sweep --channel (bsc takes no rate: it is searched)")
     rb.add_argument("--x", type=float, default=0.95, help="criterion: mean accuracy >= x*A")
     rb.add_argument("--ci", type=float, default=0.005,
                     help="half-width of the mean-accuracy confidence interval at each probe")
@@ -426,4 +458,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a path the file system refuses (name too long, permission ...)
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"host: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0

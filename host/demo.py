@@ -15,7 +15,7 @@ from pathlib import Path
 
 from host.campaign import SweepSettings, make_spec, read_rows, run_sweep
 from host.export import CodecPlan, build_image, file_sha256
-from host.image import manifest_path_for, write_image
+from host.image import write_image_with_manifest
 from host.model import load_model
 from host.models import resolve_model
 from host.report import format_summary, summary_records, write_report
@@ -54,8 +54,7 @@ def run_demo(out_dir: Path, *, json_out: bool = False, workers: int = 1) -> dict
         image, _ = build_image(ws, CodecPlan(codec), source=model_path.name,
                                source_sha256=file_sha256(model_path))
         path = out_dir / f"{DEMO_MODEL}.{codec}.bin"
-        write_image(image, path)
-        write_image(image, manifest_path_for(path), manifest=True)
+        write_image_with_manifest(image, path)
     means: dict[str, dict[str, float]] = {}
     sums: dict[tuple[str, float], list[float]] = {}
     for row in read_rows(out_dir):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from host.data import DataSpec
+from host.data import DataSpec, check_labels
 from host.decode import decode_weights
 from host.evaluation import Evaluation, run_variant
 from host.executors import DEFAULT, get_executor
@@ -57,7 +57,7 @@ def evaluate(settings: EvalSettings) -> Evaluation:
     executor_cls.check_options(s.options)
     img = read_image(s.image, s.manifest)
     options = dict(s.options)
-    if "progress" in executor_cls.options:
+    if executor_cls.shows_progress:
         options["progress"] = s.progress
     executor = executor_cls.for_image(img, **options)  # refuses the image before slow work
     chan = None
@@ -65,6 +65,7 @@ def evaluate(settings: EvalSettings) -> Evaluation:
         from host.channels import parse_channel
         chan = parse_channel(s.channel)
     x, y = s.data.load(img.model["input_shape"])
+    check_labels(y, _classes(img, s.backend), s.data.data)  # before any slow work
     flips = None
     if s.board is not None:
         from host.board import roundtrip
@@ -84,3 +85,20 @@ def evaluate_image(image: Image, x: np.ndarray, y: np.ndarray, *,
     """Decode ``image`` and score it on ``x``/``y`` (default executor: onnxruntime)."""
     executor = executor or get_executor(DEFAULT).for_image(image)
     return run_variant(executor, decode_weights(image), x, y, flips=flips)
+
+
+def _classes(img: Image, backend: str) -> int | None:
+    """The model's output width: the accelerator program's last layer (reference, rtl), or the graph
+    output's last dimension when it is fixed; None when neither says."""
+    if backend != DEFAULT and img.program:
+        return int(img.program["layers"][-1]["n_out"])
+    if not img.graph:
+        return None
+    import onnx
+
+    graph = onnx.load_model_from_string(img.graph).graph  # parsed and checked by read_image
+    for out in graph.output:
+        if out.name == img.model["output"]:
+            dims = out.type.tensor_type.shape.dim
+            return int(dims[-1].dim_value) if dims and dims[-1].dim_value > 0 else None
+    return None

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from host.data import check_labels
 from host.decode import DecodedWeights
-from host.errors import FlipLabError
 from host.executors.base import Executor
 
 
@@ -21,18 +21,6 @@ def top1(logits: np.ndarray, samples: int | None = None) -> np.ndarray:
     """Top-1 class per sample of ``logits`` (samples, ...): the first index on ties."""
     n = len(logits) if samples is None else samples
     return np.asarray(logits).reshape(n, -1).argmax(axis=1)
-
-
-def check_labels(labels: np.ndarray, classes: int) -> np.ndarray:
-    """``labels`` as int64 if every one names one of the model's ``classes`` outputs."""
-    y = np.asarray(labels)
-    if y.size:
-        lo, hi = int(y.min()), int(y.max())
-        bad = lo if lo < 0 else hi if hi >= classes else None
-        if bad is not None:
-            raise FlipLabError(f"label {bad} is outside the model's {classes} classes "
-                               f"[0, {classes - 1}]; is this the model's dataset?")
-    return y.astype(np.int64)
 
 
 @dataclass
@@ -64,7 +52,8 @@ class Evaluation:
         """Top-1 of ``logits`` against ``labels`` (refusing labels the model cannot output)."""
         n = len(labels)
         scores = np.asarray(logits).reshape(n, -1)
-        y = check_labels(labels, scores.shape[1])
+        y = np.asarray(labels).astype(np.int64)
+        check_labels(y, scores.shape[1], "labels")
         return cls(top1(scores), y, dict(variant.nulled), variant.total_corrected, flips,
                    backend, dict(extra or {}))
 

@@ -20,7 +20,6 @@ import fnmatch
 import json
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,6 +29,8 @@ import numpy as np
 
 from host.codecs import Codec, get_codec
 from host.errors import FlipLabError
+from host.fileio import write_all_atomic, write_atomic
+from host.image_schema import validate_graph, validate_table
 from host.regions import Region
 
 if TYPE_CHECKING:
@@ -195,25 +196,8 @@ def image_bytes(image: Image, *, manifest: bool = False) -> bytes:
     return body if manifest else body + image.payload.tobytes()
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    if path.is_dir():
-        raise FlipLabError(f"output path {path} is a directory")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    except OSError as exc:
-        raise FlipLabError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_image(image: Image, path: str | os.PathLike, *, manifest: bool = False) -> None:
+    """Write the image (or its manifest) atomically (host.fileio)."""
     write_atomic(path, image_bytes(image, manifest=manifest))
 
 
@@ -227,6 +211,33 @@ def graph_of(image: Image) -> "onnx.ModelProto":
         return onnx.load_from_string(image.graph)
     except Exception:  # protobuf raises its own DecodeError type
         raise FlipLabError("image's model graph cannot be parsed as ONNX") from None
+
+
+def write_image_with_manifest(image: Image, path: str | os.PathLike) -> Path:
+    """Write the image and its sidecar manifest as one step: both go to temporary files and are
+    renamed only when both are complete; returns the manifest path. Refuses an image path whose
+    manifest path is itself (``-o x.manifest``)."""
+    manifest = manifest_path_for(path)
+    write_all_atomic({path: image_bytes(image), manifest: image_bytes(image, manifest=True)})
+    return manifest
+
+
+def reseal(buf: bytes, table: bytes) -> bytes:
+    """``buf`` (an image or manifest) with its tensor table replaced by ``table`` (raw JSON
+    bytes, not checked) and the header fields and both CRCs recomputed; graph and payload kept.
+
+    For tools that edit the metadata and for tests and the fuzzer, which need damaged tables
+    that pass the CRC checks so that they reach the schema.
+    """
+    flags, tlen, glen, poff, plen, _ = _parse_header(buf, "image")
+    graph = buf[HEADER_SIZE + tlen:HEADER_SIZE + tlen + glen]
+    payload = buf[poff:poff + plen] if not flags & FLAG_MANIFEST else b""
+    meta = table + graph
+    offset = _align(HEADER_SIZE + len(meta), PAYLOAD_ALIGN)
+    head = _HEADER.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, HEADER_SIZE, WORD_BITS, flags,
+                        len(table), len(graph), offset, plen, zlib.crc32(meta), 0)[:-4]
+    header = head + struct.pack("<I", zlib.crc32(head))
+    return header + meta + bytes(offset - HEADER_SIZE - len(meta)) + payload
 
 
 def manifest_path_for(path: str | os.PathLike) -> Path:
@@ -281,30 +292,13 @@ def parse_image(buf: bytes, *, what: str = "image", payload: bytes | None = None
         data = np.frombuffer(payload, dtype=np.uint8).copy()
     try:
         table = json.loads(meta[:tlen].decode("utf-8"))
-        model, rows = dict(table["model"]), list(table["tensors"])
-        program = table.get("program")
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: JSON, huge ints
         raise FlipLabError(f"{what} has an unreadable tensor table ({type(exc).__name__})") from None
-    image = Image([TensorEntry.from_json(r) for r in rows], model, bytes(meta[tlen:]), data,
-                  program)
-    _validate_layout(image, what)
+    validate_table(table, what, data.size * 8)
+    image = Image([TensorEntry.from_json(r) for r in table["tensors"]], dict(table["model"]),
+                  bytes(meta[tlen:]), data, table.get("program"))
+    validate_graph(image.graph, image.model, image.tensors, what)
     return image
-
-
-def _validate_layout(image: Image, what: str) -> None:
-    end = 0
-    for t in sorted(image.tensors, key=lambda t: t.bit_offset):
-        codec = t.codec_obj
-        if t.bit_offset % WORD_BITS or t.bit_offset < end:
-            raise FlipLabError(f"{what}: tensor {t.name!r} starts at bit {t.bit_offset}, "
-                               f"unaligned or overlapping")
-        if int(np.prod(t.shape, dtype=np.int64)) != t.count or \
-                codec.stored_bits(t.count) != t.stored_bits:
-            raise FlipLabError(f"{what}: tensor {t.name!r} has inconsistent shape/size fields")
-        end = t.bit_offset + t.stored_bits
-    if end > image.payload_bits:
-        raise FlipLabError(f"{what}: tensors need {end} payload bits but the payload has "
-                           f"{image.payload_bits}")
 
 
 def _read_bytes(path: str | os.PathLike, what: str) -> bytes:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from host.board.client import DEFAULT_BAUDRATE, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from host.board.emulate import NVM_KINDS
 from host.errors import FlipLabError
+from host.fileio import check_target, write_atomic
 
 if TYPE_CHECKING:
     from host.board import transfer
@@ -83,8 +84,9 @@ def _cmd_write(args: argparse.Namespace) -> int:
 def _cmd_read(args: argparse.Namespace) -> int:
     from host.board import transfer
 
+    check_target(args.output)  # before the transfer, not after it
     data = transfer.read(_link(args), args.offset, args.length, progress=not args.quiet)
-    transfer.write_file_atomic(args.output, data)
+    write_atomic(args.output, data)
     print(f"read {len(data)} bytes from offset {args.offset} into {args.output}")
     return 0
 
@@ -111,7 +113,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_mode(args: argparse.Namespace) -> int:
     from host.board import transfer
 
-    transfer.set_mode(_link(args), args.spec, seed=args.seed)
+    if args.spec.strip().lower().startswith("program:") and args.seed is not None:
+        raise FlipLabError("--seed seeds the emulated error models; program:V ignores it")
+    transfer.set_mode(_link(args), args.spec, seed=args.seed or 0)
     print(f"mode set to {args.spec}")
     return 0
 
@@ -171,7 +175,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("mode", help="set the error model (emulated board) or programming mode (real chip)")
     _add_link(p)
     p.add_argument("spec", help=f"{CHANNEL_USAGE} | program:V")
-    p.add_argument("--seed", type=int, default=0, help="read-noise seed / stuck-at device seed (default 0)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="read-noise seed / stuck-at device seed (default 0; not with program:V)")
     p.set_defaults(func=_cmd_mode)
 
     p = sub.add_parser("stats", help="the board's frame and transfer counters")

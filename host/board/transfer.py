@@ -4,7 +4,6 @@ does one job and closes it. Offsets and lengths are in bytes."""
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 from host.board import protocol as P
 from host.board.client import DEFAULT_BAUDRATE, DEFAULT_RETRIES, DEFAULT_TIMEOUT, BoardClient
 from host.errors import FlipLabError
+from host.fileio import check_target, write_atomic
 
 
 @dataclass(frozen=True)
@@ -51,25 +51,6 @@ def load_payload(path: str | os.PathLike[str], *, raw: bool = False) -> bytes:
         ) from None
     image = read_image(path)
     return np.asarray(image.payload, dtype=np.uint8).tobytes()
-
-
-def write_file_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Writes `data` to a temporary file beside `path`, then renames it over `path`."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise FlipLabError(f"cannot write {path}: no such directory {directory}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def board_info(port: str | Link) -> P.Info:
@@ -118,6 +99,7 @@ def dump(
 ) -> int:
     """Reads the written extent (or `length` bytes) from `offset` into `output`, atomically;
     returns the byte count."""
+    check_target(output)  # before the transfer, not after it
     with _link(port).open() as client:
         info = client.info()
         if length is None:
@@ -127,7 +109,7 @@ def dump(
                     f"board at {client.port} reports nothing written past offset {offset}; pass --length"
                 )
         data = client.read(offset, length, progress=progress, info=info)
-    write_file_atomic(output, data)
+    write_atomic(output, data)
     return len(data)
 
 

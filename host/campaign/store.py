@@ -20,7 +20,7 @@ from pathlib import Path
 
 from host.campaign.grid import CampaignSpec, Unit
 from host.errors import FlipLabError
-from host.image import write_atomic
+from host.fileio import write_atomic
 
 RESULTS = "results.jsonl"
 CAMPAIGN = "campaign.json"

@@ -22,9 +22,9 @@ from host.campaign.grid import (CampaignSpec, Unit, check_codecs, parse_rates, p
 from host.campaign.store import (RESULTS, DamagedLine, ResultWriter, RunLock, open_run,
                                  prepare_folder)
 from host.campaign.worker import CampaignJob, model_identity, run_unit, store
-from host.data import DataSpec
+from host.data import DataSpec, check_labels
 from host.errors import FlipLabError
-from host.evaluation import check_labels, top1
+from host.evaluation import top1
 from host.executors import DEFAULT as DEFAULT_BACKEND
 from host.executors import get_executor
 from host.executors.ort import OnnxExecutor
@@ -134,7 +134,8 @@ def reference_run(spec: CampaignSpec, threads: int | None = None) -> tuple[dict,
     executor = OnnxExecutor(ws.graph, specs, input_name=ws.input_name,
                             output_name=ws.output_name, threads=threads)
     scores = executor.logits({t.name: t.values for t in ws.tensors}, x).reshape(len(x), -1)
-    right = top1(scores) == check_labels(y, scores.shape[1])
+    check_labels(y, scores.shape[1], spec.data)
+    right = top1(scores) == y
     return ({"accuracy": float(right.mean()), "correct": int(right.sum()),
              "samples": int(len(y))}, right)
 

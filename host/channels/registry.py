@@ -28,6 +28,9 @@ from host.channels.noiseless import NoiselessChannel
 from host.channels.stuck import StuckAtChannel
 from host.errors import FlipLabError
 
+MAX_SPEC_LENGTH = 200  # characters; real specs are under 40
+MAX_SEED = (1 << 64) - 1
+
 
 def _number(text: str, name: str, label: str, spec: str) -> float:
     try:
@@ -42,9 +45,9 @@ def _number(text: str, name: str, label: str, spec: str) -> float:
 
 
 def _integer(text: str, name: str, label: str, spec: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_SEED:
         raise FlipLabError(
-            f"channel {name!r}: {label} must be a non-negative integer, got {text!r} "
+            f"channel {name!r}: {label} must be a non-negative integer below 2**64, got {text!r} "
             f"in spec {spec!r}"
         )
     return int(text)
@@ -122,6 +125,11 @@ def parse_spec(spec: str) -> ParsedSpec:
         raise FlipLabError(
             f"channel spec must be a non-empty string such as 'bsc:1e-3', got {spec!r}"
         )
+    if len(spec) > MAX_SPEC_LENGTH:
+        raise FlipLabError(f"channel spec is {len(spec)} characters, longer than "
+                           f"{MAX_SPEC_LENGTH}: {spec[:40]!r}...")
+    if not spec.isascii():
+        raise FlipLabError(f"channel spec {spec!r} has non-ASCII characters")
     if "\n" in spec or "\r" in spec:
         raise FlipLabError(f"channel spec must be one line, got {spec!r}")
     name, sep, rest = spec.strip().partition(":")

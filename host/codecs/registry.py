@@ -35,6 +35,8 @@ _FAMILIES = (
     "float32", "float16", "bfloat16", "fixed<q>[:mid]", "hamming<q>[:mid]", "gray<q>[:mid]",
     "int<q>", "sign", "parity<q>", "parity(<codec>)", "secded(<codec>)",
 )
+MAX_SPEC_LENGTH = 200  # characters; real specs are under 30
+MAX_NESTING = 2  # secded(parity(fixed7)) is the deepest meaningful spec
 _LEVELLED: dict[str, Callable[..., Codec]] = {"fixed": FixedCodec, "hamming": HammingCodec, "gray": GrayCodec}
 _SIMPLE = re.compile(r"(?P<family>[a-z]+?)(?P<q>\d+)?(?P<mid>:mid)?")
 _WRAPPED = re.compile(r"(?P<family>parity|secded)\((?P<inner>.*)\)")
@@ -81,7 +83,16 @@ def _cached(spec: str) -> Codec:
 
 
 def get_codec(spec: str) -> Codec:
-    """The codec for a spec string; FlipLabError (one line) for unknown names or q out of range."""
+    """The codec for a spec string; FlipLabError (one line) for unknown names, q out of range,
+    or a spec longer than MAX_SPEC_LENGTH characters or nested deeper than MAX_NESTING."""
     if not isinstance(spec, str) or not spec.strip():
-        raise FlipLabError(f"codec spec must be a non-empty string, got {spec!r}")
+        raise FlipLabError(f"codec spec must be a non-empty string, got {spec!r:.80}")
+    if len(spec) > MAX_SPEC_LENGTH:
+        raise FlipLabError(f"codec spec is {len(spec)} characters, longer than {MAX_SPEC_LENGTH}: "
+                           f"{spec[:40]!r}...")
+    if not spec.isascii():
+        raise FlipLabError(f"codec spec {spec[:40]!r} has non-ASCII characters")
+    if spec.count("(") > MAX_NESTING:
+        raise FlipLabError(f"codec spec {spec[:40]!r}... nests {spec.count('(')} levels; at most "
+                           f"{MAX_NESTING} (secded(parity(<codec>)))")
     return _cached(re.sub(r"\s+", "", spec).lower())

@@ -184,13 +184,27 @@ def _labels(y: np.ndarray, name: str) -> np.ndarray:
         raise FlipLabError(f"{name}: labels must be a 1-D array, got shape {list(y.shape)}")
     if y.dtype.kind in "iu":
         labels = y.astype(np.int64)
-    elif y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+    elif (y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y))
+          and (y.size == 0 or np.abs(y).max() < 2.0**53)):
         labels = y.astype(np.int64)
     else:
         raise FlipLabError(f"{name}: labels must be integers, got {y.dtype} values")
     if labels.size and labels.min() < 0:
         raise FlipLabError(f"{name}: labels must be >= 0, found {int(labels.min())}")
     return labels
+
+
+def check_labels(y: np.ndarray, classes: int | None, source: str) -> None:
+    """Refuse labels outside ``0 .. classes-1`` (``classes``: the model's output width; None
+    when it is not known, then nothing is checked), naming the first offending value."""
+    if classes is None or not len(y):
+        return
+    bad = np.flatnonzero((y < 0) | (y >= classes))
+    if bad.size:
+        i = int(bad[0])
+        raise FlipLabError(f"{source}: label {int(y[i])} of sample {i} is outside the model's "
+                           f"{classes} classes 0..{classes - 1} ({bad.size} of {len(y)} "
+                           f"labels are)")
 
 
 def _make_split(x: np.ndarray, y: np.ndarray, name: str, labels_name: str) -> RawSplit:

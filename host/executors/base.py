@@ -41,16 +41,18 @@ class Executor(ABC):
     """
 
     name: ClassVar[str] = ""
-    #: keyword options of ``for_image``: {name: help}
+    #: keyword options of ``for_image`` a user may set: {name: help}
     options: ClassVar[dict[str, str]] = {}
+    #: ``for_image`` takes ``progress=True`` to show a bar (slow executors only)
+    shows_progress: ClassVar[bool] = False
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
         """Refuse an option this executor does not take (it would be silently ignored)."""
         unknown = sorted(k for k, v in options.items() if v is not None and k not in cls.options)
         if unknown:
-            takes = ", ".join(cls.options) or "no options"
-            raise FlipLabError(f"option {unknown[0]!r} does not apply to the {cls.name} "
+            takes = ", ".join(f"--{k}" for k in cls.options) or "no options"
+            raise FlipLabError(f"option --{unknown[0]} does not apply to the {cls.name} "
                                f"backend (it takes {takes})")
 
     @classmethod

@@ -23,7 +23,8 @@ class RtlExecutor(Executor):
     """``accel_top`` under simulation; needs an image with a layer program and Icarus."""
 
     name = "rtl"
-    options = {"progress": "a bar of the samples simulated on stderr (terminals only)"}
+    options: dict[str, str] = {}
+    shows_progress = True  # a bar of the samples simulated on stderr (terminals only)
 
     def __init__(self, program: dict, config: AccelConfig, progress: bool = False) -> None:
         self.program, self.config, self.progress = program, config, progress

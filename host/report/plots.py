@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from host.image import write_atomic
+from host.fileio import write_atomic
 
 
 def slug(text: str) -> str:

@@ -14,7 +14,7 @@ from typing import Literal
 import pandas as pd
 from tabulate import tabulate
 
-from host.image import write_atomic
+from host.fileio import write_atomic
 from host.metrics import accuracy_vs_bit_errors, summarise
 from host.report.plots import plot_accuracy_curves, plot_boxes, plot_layers, slug
 from host.report.read import Run, grid_value, read_run

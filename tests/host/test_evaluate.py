@@ -10,7 +10,8 @@ from host.data import DataSpec, load_dataset
 from host.decode import decode_weights
 from host.errors import FlipLabError
 from host.evaluate import EvalSettings, evaluate
-from host.evaluation import Evaluation, check_labels, top1
+from host.data import check_labels
+from host.evaluation import Evaluation, top1
 from host.executors.ort import OnnxExecutor
 from host.export import CodecPlan, build_image
 from host.image import write_image
@@ -39,11 +40,14 @@ def test_top1_and_a_hand_worked_evaluation():
 
 
 def test_labels_outside_the_model_classes_are_refused():
-    assert check_labels(np.array([0, 9]), 10).dtype == np.int64
-    with pytest.raises(FlipLabError, match="label 10 is outside the model's 10 classes"):
-        check_labels(np.array([0, 10]), 10)
-    with pytest.raises(FlipLabError, match="label -1 is outside"):
-        check_labels(np.array([-1, 3]), 10)
+    check_labels(np.array([0, 9]), 10, "d")
+    with pytest.raises(FlipLabError, match="d: label 10 of sample 1 is outside the model's 10 "):
+        check_labels(np.array([0, 10]), 10, "d")
+    with pytest.raises(FlipLabError, match="label -1 of sample 0 is outside"):
+        check_labels(np.array([-1, 3]), 10, "d")
+    image, _ = build_image(load_model(resolve_model("digits_mlp")), CodecPlan("parity8"))
+    with pytest.raises(FlipLabError, match="labels: label 12 of sample 2"):
+        Evaluation.of(np.zeros((3, 10)), np.array([1, 2, 12]), decode_weights(image))
 
 
 def test_eval_with_a_channel_is_inject_then_decode_then_run(image_file):
@@ -61,7 +65,7 @@ def test_eval_with_a_channel_is_inject_then_decode_then_run(image_file):
 
 def test_eval_refuses_options_and_images_before_any_slow_work(image_file):
     _, path = image_file
-    with pytest.raises(FlipLabError, match="'strategy' does not apply to the reference"):
+    with pytest.raises(FlipLabError, match="--strategy does not apply to the reference"):
         evaluate(EvalSettings(path, backend="reference", options={"strategy": "inputs"}))
     with pytest.raises(FlipLabError, match="layer program"):
         evaluate(EvalSettings(path, backend="reference"))

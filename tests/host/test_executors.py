@@ -36,7 +36,7 @@ def test_naming_a_backend_imports_nothing_heavy():
 
 
 def test_an_option_a_backend_does_not_take_is_refused():
-    with pytest.raises(FlipLabError, match="'strategy' does not apply to the reference backend"):
+    with pytest.raises(FlipLabError, match="--strategy does not apply to the reference backend"):
         get_executor("reference").check_options({"strategy": "inputs"})
     get_executor("reference").check_options({"strategy": None})  # not given: fine
     get_executor("onnxruntime").check_options({"strategy": "inputs", "threads": 1})
