@@ -17,10 +17,9 @@ from host.decode import DecodedWeights
 from host.executors.base import Executor
 
 
-def top1(logits: np.ndarray, samples: int | None = None) -> np.ndarray:
+def top1(logits: np.ndarray) -> np.ndarray:
     """Top-1 class per sample of ``logits`` (samples, ...): the first index on ties."""
-    n = len(logits) if samples is None else samples
-    return np.asarray(logits).reshape(n, -1).argmax(axis=1)
+    return np.asarray(logits).reshape(len(logits), -1).argmax(axis=1)
 
 
 @dataclass

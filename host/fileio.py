@@ -1,6 +1,6 @@
 """Output files: written whole or not at all, never over an input, with the mode a user expects.
 
-Every file a ``host`` command writes goes through this module (design decision 7):
+Every file a ``host`` command writes goes through this module (docs/decisions.md#7):
 
 * the data goes to a temporary file in the target's folder, is flushed and fsynced, and only
   then renamed over the target, so an interrupted or failed command leaves the old file (or
