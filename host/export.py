@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -128,7 +129,7 @@ def _model_ranges(tensors: list[WeightTensor], specs: list[str]) -> dict:
     return ranges
 
 
-def file_sha256(path: str) -> str:
+def file_sha256(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,7 @@ PASS_TOLERANCE = 1e-12
 
 Status = Literal["bracketed", "above_grid", "below_grid", "clean_fails", "no_data"]
 
-CurveLike = pd.DataFrame | pd.Series | Mapping[float, float]
+CurveLike: TypeAlias = pd.DataFrame | pd.Series | Mapping[float, float]
 
 
 # --------------------------------------------------------------------------- statistics
@@ -84,7 +84,7 @@ def summarise(df: pd.DataFrame, *, reference_correct: int | None = None) -> pd.D
         if column in df.columns:
             out[f"{column}_mean"] = df.groupby(POINT, sort=True)[column].mean()
     if reference_correct is not None and "failures" in df.columns:
-        rates = failure_rate(df["failures"], reference_correct)
+        rates = pd.Series(failure_rate(df["failures"], reference_correct), index=df.index)
         out["failure_rate"] = rates.groupby([df[c] for c in POINT], sort=True).mean()
     return out.reset_index()
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from host.errors import FlipLabError
 
 
-def _as_int(value: object, what: str) -> int:
+def _as_int(value: Any, what: str) -> int:
     """``value`` as a Python int (bool refused), else a FlipLabError naming ``what``."""
     if isinstance(value, bool):
         raise FlipLabError(f"{what} must be an integer, got {value!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -177,7 +178,7 @@ def sweep_channel_spec(spec: str) -> str:
     return "bsc" if channel.name == "bsc" else channel.spec
 
 
-def parse_scopes(texts: list[str] | tuple[str, ...] | None, layers: list[str]) -> tuple[str, ...]:
+def parse_scopes(texts: Sequence[str] | None, layers: list[str]) -> tuple[str, ...]:
     """Expand scope texts: ``model``, ``layers`` (one scope per layer, in graph order),
     ``layer:NAME``, ``bits:POSITIONS`` (e.g. ``bits:7``, ``bits:msb``, ``bits:7,6``).
 
@@ -250,7 +251,7 @@ def scope_tensors(image: Image, scope: str) -> list[str]:
     return [t.name for t in image.tensors]
 
 
-def check_codecs(text: str | list[str]) -> tuple[str, ...]:
+def check_codecs(text: str | Sequence[str]) -> tuple[str, ...]:
     """Canonical codec specs from ``"fixed8,parity8"`` (commas inside parentheses kept)."""
     items = _split_top(text) if isinstance(text, str) else list(text)
     specs = [get_codec(s.strip()).spec for s in items if s.strip()]

@@ -106,7 +106,7 @@ def make_spec(model: str | Path, settings: SweepSettings) -> CampaignSpec:
         raise FlipLabError(f"trials must be an integer >= 1, got {trials!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise FlipLabError(f"seed must be an integer >= 0, got {seed!r}")
-    pairs = tuple(CodecPlan.parse_override(o) if isinstance(o, str) else tuple(o)
+    pairs = tuple(CodecPlan.parse_override(o) if isinstance(o, str) else (o[0], o[1])
                   for o in s.overrides)
     CodecPlan(codec_specs[0], pairs, s.granularity)  # validates range and override codecs
     path = resolve_model(model)

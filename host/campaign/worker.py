@@ -243,7 +243,8 @@ def _run_suffix(ctx: CampaignContext, unit: Unit, cut: GraphSplit, prefix: OnnxE
                 suffix: OnnxExecutor) -> Iterator[tuple[_Variant, Evaluation]]:
     """Per-layer scope: the prefix once per batch, then each variant's suffix on it."""
     variants = list(_variants(ctx, unit))
-    sessions, logits = [], [[] for _ in variants]
+    sessions = []
+    logits: list[list[np.ndarray]] = [[] for _ in variants]
     for v in variants:
         t0 = time.perf_counter()
         sessions.append(suffix.session({n: v.decoded.weights[n] for n in cut.suffix_weights}))

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ def level_rate(k: int) -> float:
     return DENSE_RATE * 2.0 ** (-k)
 
 
-def check_seed(value: object, what: str) -> int:
+def check_seed(value: Any, what: str) -> int:
     """``value`` as an int >= 0 (bool refused), else a FlipLabError naming ``what``."""
     if isinstance(value, bool):
         raise FlipLabError(f"{what} must be a non-negative integer, got {value!r}")
@@ -192,7 +193,7 @@ def _union_deepest_first(levels: list[_Level], rate_max: float, with_mark: bool)
         old_slot[slot] = False
         old_slot = np.flatnonzero(old_slot)
         pairs = [(index, j), (u, uj)] + ([(mark, mj[keep])] if with_mark else [])
-        merged = []
+        merged: list[Any] = []
         for old, new in pairs:
             out = np.empty(old.size + new.size, dtype=old.dtype)
             out[slot] = new
@@ -210,12 +211,14 @@ def _dense(
     """All bits with ``U_i < rate_max`` > DENSE_RATE: one uniform per bit, block by block,
     overwritten by the levels' values (shallowest first, so the deepest level wins)."""
     values = _stream(root, LEVELS, _VALUES)
-    marks = _stream(root, LEVELS, _MARKS) if with_mark else None
+    marks = _stream(root, LEVELS, _MARKS)  # drawn from only when with_mark
     parts_i, parts_u, parts_m = [], [], []
+    mark: Any = None
     for start in range(0, n, _BLOCK):
         stop = min(start + _BLOCK, n)
         u = DENSE_RATE + (1.0 - DENSE_RATE) * values.random(stop - start)
-        mark = marks.random(stop - start) if with_mark else None
+        if with_mark:
+            mark = marks.random(stop - start)
         for level in reversed(levels):
             a, b = np.searchsorted(level.index, [start, stop])
             u[level.index[a:b] - start] = level.u[a:b]

@@ -59,7 +59,8 @@ class StuckAtChannel(Channel):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(stuck positions, stuck values, onset fractions U_i) at ``fraction``."""
         cand = sample_nested(device_seed(self.device), layout.n_eligible, fraction, with_mark=True)
-        value = (cand.mark < self.share_one).astype(np.uint8)
+        assert cand.mark is not None  # asked for with_mark
+        value = (np.asarray(cand.mark) < self.share_one).astype(np.uint8)
         return layout.to_bits(cand.index), value, cand.u
 
     def stuck_cells(

@@ -55,9 +55,9 @@ def pack_codes(codes: np.ndarray, bits: int) -> np.ndarray:
     if bits == 1:
         return np.packbits(codes.astype(np.uint8), bitorder="little")
     groups = -(-count // 8)
-    padded = np.zeros(groups * 8, dtype=np.uint64)
-    padded[:count] = codes
-    padded = padded.reshape(groups, 8)
+    flat = np.zeros(groups * 8, dtype=np.uint64)
+    flat[:count] = codes
+    padded = flat.reshape(groups, 8)
     n_words = -(-bits // 8)  # eight codes fill exactly `bits` bytes, i.e. bits/8 words
     words = np.zeros((groups, n_words), dtype=np.uint64)
     for k in range(8):

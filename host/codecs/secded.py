@@ -149,7 +149,7 @@ class SecdedCodec(Codec):
         return self.inner.levels(codes)
 
     @property
-    def tables(self) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
         """The inner codec's (level, valid) tables."""
         return self.inner.tables
 

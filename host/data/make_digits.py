@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,8 @@ def make_digits_split() -> dict[str, np.ndarray]:
 
 def write_digits(path: Path = DEFAULT_OUTPUT) -> Path:
     """Write the split to ``path`` as a compressed ``.npz``; return the path."""
-    np.savez_compressed(path, **make_digits_split())
+    arrays: dict[str, Any] = make_digits_split()
+    np.savez_compressed(path, **arrays)
     return path
 
 

@@ -17,6 +17,7 @@ Two ways to give one corrupted variant's weights to onnxruntime, behind one clas
 from __future__ import annotations
 
 import os
+from typing import Any, ClassVar
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -86,7 +87,7 @@ class OnnxExecutor(Executor):
     """
 
     name = "onnxruntime"
-    options = {"strategy": "how weights reach onnxruntime: session (default) or inputs",
+    options: ClassVar[dict[str, str]] = {"strategy": "how weights reach onnxruntime: session (default) or inputs",
                "threads": "onnxruntime intra-op threads (default: up to 4)"}
 
     def __init__(self, graph: onnx.ModelProto, specs: dict[str, tuple], *,
@@ -112,7 +113,8 @@ class OnnxExecutor(Executor):
 
     @classmethod
     def for_image(cls, image: Image, *, strategy: str | None = None,
-                  threads: int | None = None) -> "OnnxExecutor":
+                  threads: int | None = None, **options: Any) -> "OnnxExecutor":
+        cls.check_options(options)
         specs = {t.name: (t.shape, t.dtype) for t in image.tensors}
         return cls(graph_of(image), specs, input_name=image.model["input"],
                    output_name=image.model["output"], strategy=strategy or "session",

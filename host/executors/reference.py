@@ -8,7 +8,7 @@ numpy, in a fraction of the simulation's time. Its outputs are what the RTL must
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,7 +23,7 @@ class ReferenceExecutor(Executor):
     """The layer program on host/hw; needs an image with a layer program."""
 
     name = "reference"
-    options: dict[str, str] = {}
+    options: ClassVar[dict[str, str]] = {}
 
     def __init__(self, program: dict) -> None:
         self.program = program

@@ -7,7 +7,7 @@ vector exactly as for the reference executor, so the two must agree bit for bit.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,7 +23,7 @@ class RtlExecutor(Executor):
     """``accel_top`` under simulation; needs an image with a layer program and Icarus."""
 
     name = "rtl"
-    options: dict[str, str] = {}
+    options: ClassVar[dict[str, str]] = {}
     shows_progress = True  # a bar of the samples simulated on stderr (terminals only)
 
     def __init__(self, program: dict, config: AccelConfig, progress: bool = False) -> None:
