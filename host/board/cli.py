@@ -13,7 +13,7 @@ import sys
 from host.board.emulate import NVM_KINDS, emulate
 from host.board import protocol as P
 from host.board import transfer
-from host.board.client import DEFAULT_BAUDRATE, DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from host.board.client import DEFAULT_BAUDRATE, DEFAULT_RETRIES, DEFAULT_TIMEOUT, TIMEOUT_ENV
 from host.errors import FlipLabError
 
 
@@ -36,8 +36,9 @@ def _link(args: argparse.Namespace) -> transfer.Link:
 def _add_link(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", required=True, help="serial port of the board, e.g. /dev/ttyACM0 or /dev/pts/5")
     p.add_argument("--baud", type=int, default=DEFAULT_BAUDRATE, help="UART speed in bits/s (default %(default)s)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                   help="seconds to wait for a reply beyond its time on the wire (default %(default)s)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help=f"seconds to wait for a reply beyond its time on the wire "
+                        f"(default ${TIMEOUT_ENV}, else {DEFAULT_TIMEOUT:g})")
     p.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
                    help="times a request is repeated after a timeout or a corrupt reply (default %(default)s)")
 
