@@ -18,6 +18,8 @@ from host.errors import FlipLabError
 LOADER = "openFPGALoader"
 LOADER_ENV = "FLIPLAB_OPENFPGALOADER"  # path of the loader, if not openFPGALoader on the PATH
 BOARDS = {"ulx3s": "ulx3s"}  # FlipLab board name -> openFPGALoader board name (-b)
+ECP5_PREAMBLE = b"\xff\xff\xbd\xb3"  # sync word of every ECP5 bitstream, after ecppack's comment header
+PREAMBLE_WITHIN = 4096  # bytes from the start of the file
 FLASH_TIMEOUT = 300.0  # seconds; writing the SPI flash of an 85F takes about a minute
 NO_BOARD_HINTS = ("unable to open ftdi device", "no device found", "jtag init failed", "no cable",
                   "cable not found", "usb_open", "libusb")
@@ -46,6 +48,11 @@ def flash(bitstream: str | Path, board: str = "ulx3s", *, write_flash: bool = Fa
         raise FlipLabError(f"bitstream not found: {path} (build it with `make fpga BOARD={board}`)")
     if path.stat().st_size == 0:
         raise FlipLabError(f"bitstream {path} is empty")
+    with path.open("rb") as f:
+        head = f.read(PREAMBLE_WITHIN)
+    if ECP5_PREAMBLE not in head:
+        raise FlipLabError(f"{path} is not an ECP5 bitstream (no preamble FF FF BD B3 in its first "
+                           f"{PREAMBLE_WITHIN} bytes): give the .bit file that ecppack wrote")
     cmd = [loader_path(), "-b", BOARDS[board]] + (["-f"] if write_flash else []) + [str(path)]
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

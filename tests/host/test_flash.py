@@ -25,7 +25,8 @@ def fake_loader(bin_dir: Path, *, exit_code: int = 0, output: str = "Done") -> P
 @pytest.fixture
 def bitstream(tmp_path: Path) -> Path:
     path = tmp_path / "top.bit"
-    path.write_bytes(b"\xff\x00" + bytes(range(1, 200)))
+    # the start of an ecppack bitstream: comment header, then the ECP5 preamble
+    path.write_bytes(b"\xff\x00Part: LFE5U-85F-6CABGA381\x00\xff\xff\xff\xbd\xb3" + bytes(range(1, 200)))
     return path
 
 
@@ -73,7 +74,7 @@ def test_loader_from_the_environment(tmp_path: Path, bitstream: Path, monkeypatc
     assert F.flash(bitstream) == "Done"
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "board"])
+@pytest.mark.parametrize("case", ["missing", "empty", "board", "not_ecp5"])
 def test_bad_arguments_are_refused_before_the_loader_runs(on_path: Path, tmp_path: Path, bitstream: Path,
                                                           case: str) -> None:
     fake_loader(on_path)
@@ -81,9 +82,12 @@ def test_bad_arguments_are_refused_before_the_loader_runs(on_path: Path, tmp_pat
         "missing": (tmp_path / "none.bit", "ulx3s", "bitstream not found: .*make fpga BOARD=ulx3s"),
         "empty": (tmp_path / "empty.bit", "ulx3s", "is empty"),
         "board": (bitstream, "icebreaker", "unknown board 'icebreaker'"),
+        "not_ecp5": (tmp_path / "model.onnx", "ulx3s", "is not an ECP5 bitstream"),
     }[case]
     if case == "empty":
         target.write_bytes(b"")
+    if case == "not_ecp5":
+        target.write_bytes(b"\x08\x07\x12\x04onnx" * 100)
     with pytest.raises(F.FlipLabError, match=msg):
         F.flash(target, board)
     assert not (on_path / "args").exists()
