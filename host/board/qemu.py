@@ -8,10 +8,13 @@ Build the image with ``make -C firmware mcu-qemu`` (docs/board.md, "Under emulat
 
 from __future__ import annotations
 
+import os
 import select
 import shutil
 import subprocess
+import termios
 import time
+import tty
 from pathlib import Path
 
 from host.errors import FlipLabError
@@ -39,6 +42,15 @@ class QemuBoard:
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.port = self._read_port()
+        # QEMU polls an unconnected pty about once a second and loses what arrives meanwhile:
+        # holding the slave side open from the start keeps it connected, so the first request
+        # a client sends is not lost (it cost one reply timeout). Nothing reads this descriptor.
+        try:
+            self._hold = os.open(self.port, os.O_RDWR | os.O_NOCTTY)
+            tty.setraw(self._hold)  # no echo of the board's replies back into it
+        except (OSError, termios.error) as exc:
+            self.stop()
+            raise FlipLabError(f"cannot open QEMU's pty {self.port}: {exc}") from None
 
     def _read_port(self) -> str:
         """The path from QEMU's line 'char device redirected to /dev/pts/N (label serial1)'."""
@@ -60,6 +72,9 @@ class QemuBoard:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Terminates QEMU (SIGTERM, then SIGKILL after `timeout` seconds)."""
+        if getattr(self, "_hold", None) is not None:
+            os.close(self._hold)
+            self._hold = None
         if self.process.poll() is None:
             self.process.terminate()
             try:
