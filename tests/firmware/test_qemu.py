@@ -16,6 +16,7 @@ installs both).
 
 from __future__ import annotations
 
+import json
 import shutil
 import zlib
 from pathlib import Path
@@ -106,3 +107,35 @@ def test_missing_image_is_a_one_line_error(tmp_path) -> None:
     with pytest.raises(FlipLabError, match="firmware image not found: .*make -C firmware mcu-qemu"):
         QemuBoard(tmp_path / "none.elf")
 
+
+
+def test_eval_through_the_emulated_board_clean_and_with_stuck_cells(elfs, tmp_path, capsys, monkeypatch) -> None:
+    """`host eval --board` on the ARM firmware: bit-exact with no error model; with stuck-at
+    cells (the same wrong bits on every read) it equals the offline evaluation of a dump."""
+    monkeypatch.setenv("FLIPLAB_BOARD_TIMEOUT", REPLY_TIMEOUT)  # eval has no --timeout flag
+    model = Path(__file__).resolve().parents[2] / "models" / "digits_mlp.onnx"
+    image = tmp_path / "w.bin"
+    host("export", str(model), "--codec", "fixed8", "-o", str(image))
+    capsys.readouterr()
+
+    def evaluate(*extra: str) -> dict:
+        capsys.readouterr()  # drop what earlier commands printed
+        host("eval", "--image", *extra, "--samples", "100", "--json")
+        return json.loads(capsys.readouterr().out)
+
+    direct = evaluate(str(image))
+    with QemuBoard(elfs["qemu"]) as board:
+        link = ["--port", board.port]
+        clean = evaluate(str(image), "--board", board.port)
+        assert clean["predictions"] == direct["predictions"] and clean["accuracy"] == direct["accuracy"]
+        host("board", "dump", "-o", str(tmp_path / "clean.bin"), "-q", *link)
+
+        host("board", "mode", "stuck:0.02,0.5", "--seed", "3", *link)
+        noisy = evaluate(str(image), "--board", board.port)
+        host("board", "dump", "-o", str(tmp_path / "stuck.bin"), "-q", *link)
+        capsys.readouterr()
+    golden, stuck = (tmp_path / "clean.bin").read_bytes(), (tmp_path / "stuck.bin").read_bytes()
+    assert len(stuck) == len(golden) and 0 < bit_errors(golden, stuck) < 0.02 * 8 * len(golden)
+    offline = evaluate(str(tmp_path / "stuck.bin"), "--manifest", str(image.with_suffix(".manifest")))
+    assert noisy["predictions"] == offline["predictions"] and noisy["accuracy"] == offline["accuracy"]
+    assert noisy["predictions"] != clean["predictions"]  # 1 % wrong bits in fixed8 weights show
