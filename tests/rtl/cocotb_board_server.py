@@ -17,12 +17,17 @@ import tty
 from pathlib import Path
 
 import cocotb
-from cocotb.triggers import ClockCycles, FallingEdge
+from cocotb.triggers import FallingEdge, Timer
 
-from cocotb_util import env_int, start_and_reset
+from cocotb_util import CLOCK_NS, env_int, start_and_reset
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+
+
+def bit_time(div: int, bits: float = 1) -> Timer:
+    """A wait of `bits` UART bit times (one simulator callback, not one per clock cycle)."""
+    return Timer(int(bits * div * CLOCK_NS), unit="ns")
 
 
 async def drive_rxd(dut, master: int, div: int, done) -> None:
@@ -33,26 +38,27 @@ async def drive_rxd(dut, master: int, div: int, done) -> None:
         except BlockingIOError:
             data = b""
         if not data:
-            time.sleep(0.002)  # nothing to send: give the host process the CPU
-            await ClockCycles(dut.clk, 10 * div)
+            if int(dut.state_reg.value) == 0 and int(dut.utx_busy.value) == 0:
+                time.sleep(0.002)  # the board waits for the host: give the host process the CPU
+            await bit_time(div, 10)
             continue
         for byte in data:
             for bit in [0] + [(byte >> k) & 1 for k in range(8)] + [1]:
                 dut.rxd.value = bit
-                await ClockCycles(dut.clk, div)
+                await bit_time(div)
 
 
 async def watch_txd(dut, master: int, div: int) -> None:
     """Decodes dut.txd (8N1, sampled at bit centres) and writes each byte to the pty."""
     while True:
         await FallingEdge(dut.txd)
-        await ClockCycles(dut.clk, div // 2)
+        await bit_time(div, 0.5)
         assert dut.txd.value == 0, "start bit glitch on txd"
         byte = 0
         for k in range(8):
-            await ClockCycles(dut.clk, div)
+            await bit_time(div)
             byte |= int(dut.txd.value) << k
-        await ClockCycles(dut.clk, div)
+        await bit_time(div)
         assert dut.txd.value == 1, "framing error on txd (stop bit 0)"
         os.write(master, bytes([byte]))
 
