@@ -3,14 +3,15 @@ BoardClient, plus hand-made bad frames. Run as a program by cocotb_board_server.
 simulated FPGA top (python board_session.py PORT WORKDIR); exits 0 when every check holds, else
 prints the failed check and exits 1.
 
-The expectations are the protocol's (docs/protocol.md) and the firmware's behaviour, so the
-same session would pass against the virtual board except for the name, size and SET_MODE.
+The expectations are the protocol's (docs/protocol.md); then 60 random requests, valid and
+invalid, go to both the FPGA and the C firmware's virtual board, whose replies must agree.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import struct
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 
 from host.board import protocol as P
 from host.board.client import BoardClient
+from host.board.emulate import VirtualBoard
 from host.cli import main as host_main
 from host.errors import FlipLabError
 
@@ -120,9 +122,60 @@ def session(port: str, work: Path, wait: float) -> None:
     assert (work / "head.bin").read_bytes() == data.tobytes()[:990]
 
 
+def random_request(gen: np.random.Generator) -> tuple[int, bytes, int]:
+    """(command, payload, version): valid and invalid requests of every command, with offsets
+    and lengths at and across the memory's end, short data so the simulation stays small."""
+    def offset() -> int:
+        return int(gen.choice([0, gen.integers(0, MEMORY), MEMORY - 40, MEMORY - 1, MEMORY, 0xFFFFFFF0]))
+
+    def pick(*options):
+        return options[int(gen.integers(0, len(options)))]
+
+    cmd = int(gen.choice([1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 3, 3, 5, 0x09, 0x42]))
+    if cmd == P.Command.WRITE:
+        payload = struct.pack("<I", offset()) + gen.integers(0, 256, pick(0, 1, int(gen.integers(1, 64))),
+                                                             dtype=np.uint8).tobytes()
+    elif cmd == P.Command.READ:
+        payload = struct.pack("<IHH", offset(), pick(0, 1, int(gen.integers(1, 64)), 4097), 0)[:pick(8, 8, 7)]
+    elif cmd == P.Command.ERASE:
+        payload = struct.pack("<II", offset(), pick(0, 1, int(gen.integers(1, 64)), MEMORY))
+    elif cmd == P.Command.DIGEST:
+        payload = struct.pack("<IIB3x", offset(), pick(0, int(gen.integers(1, 4096)), MEMORY),
+                              pick(0, 1, 2))[:pick(12, 12, 11)]
+    elif cmd == P.Command.SET_MODE:
+        payload = bytes(pick(20, 20, 19))  # model NONE; both boards accept it
+    else:
+        payload = bytes(pick(0, 0, 1))
+    return cmd, payload, pick(1, 1, 1, 1, 1, 1, 1, 2)
+
+
+def differential(port: str, wait: float, count: int) -> None:
+    """The same random requests to the FPGA and to the C firmware's virtual board (equal-size
+    exact memory): every reply's command, status and payload must agree, except where the
+    boards differ by design (INFO's capabilities and name)."""
+    gen = np.random.default_rng(2026)
+    with VirtualBoard(size=MEMORY) as vb, BoardClient(port) as fpga, BoardClient(vb.port) as ref:
+        for c in (fpga, ref):
+            c.request(P.Command.RESET, b"")
+            c.request(P.Command.ERASE, P.erase_request(0, MEMORY))  # written extent back to 0
+            c.request(P.Command.WRITE, P.write_request(0, bytes(range(256)) * 2))
+        for k in range(count):
+            cmd, payload, version = random_request(gen)
+            wire = P.encode_frame(cmd, k, payload, version=version)
+            got = [(f.command, f.status, f.payload) for f in raw_exchange(fpga, wire, wait)]
+            want = [(f.command, f.status, f.payload) for f in raw_exchange(ref, wire, wait)]
+            if cmd == P.Command.INFO and len(got) == len(want) == 1 and got[0][1] == P.Status.OK:
+                mask = lambda p: p[:2] + p[4:20]  # noqa: E731 (capabilities and name differ)
+                got, want = [(*got[0][:2], mask(got[0][2]))], [(*want[0][:2], mask(want[0][2]))]
+            assert got == want, f"request {k} {cmd:#x} v{version} {payload.hex()}: FPGA {got}, firmware {want}"
+        assert fpga.stats() == ref.stats()
+
+
 if __name__ == "__main__":
     try:
-        session(sys.argv[1], Path(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 5.0)
+        wait = float(sys.argv[3]) if len(sys.argv) > 3 else 5.0
+        session(sys.argv[1], Path(sys.argv[2]), wait)
+        differential(sys.argv[1], wait, count=60)
     except (AssertionError, FlipLabError) as exc:
         print(f"board session FAILED: {type(exc).__name__}: {exc}", flush=True)
         raise SystemExit(1) from None
