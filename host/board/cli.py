@@ -12,8 +12,9 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from host.board.client import DEFAULT_BAUDRATE, DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from host.board.client import DEFAULT_BAUDRATE, DEFAULT_RETRIES, DEFAULT_TIMEOUT, TIMEOUT_ENV
 from host.board.emulate import NVM_KINDS
+from host.board.flash import BOARDS, flash
 from host.errors import FlipLabError
 from host.fileio import check_target, write_atomic
 
@@ -46,8 +47,9 @@ def _link(args: argparse.Namespace) -> transfer.Link:
 def _add_link(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", required=True, help="serial port of the board, e.g. /dev/ttyACM0 or /dev/pts/5")
     p.add_argument("--baud", type=int, default=DEFAULT_BAUDRATE, help="UART speed in bits/s (default %(default)s)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                   help="seconds to wait for a reply beyond its time on the wire (default %(default)s)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help=f"seconds to wait for a reply beyond its time on the wire "
+                        f"(default ${TIMEOUT_ENV}, else {DEFAULT_TIMEOUT:g})")
     p.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
                    help="times a request is repeated after a timeout or a corrupt reply (default %(default)s)")
 
@@ -134,8 +136,23 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     return emulate(nvm=args.nvm, channel=args.channel, size=args.size, seed=args.seed, out=sys.stdout)
 
 
+def _cmd_flash(args: argparse.Namespace) -> int:
+    last = flash(args.bitstream, args.board, write_flash=args.write_flash)
+    where = "SPI flash" if args.write_flash else "FPGA (until power-off)"
+    print(f"programmed {args.board} {where} with {args.bitstream}: {last}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Adds ``board`` and its sub-commands to the ``host`` parser's sub-parsers."""
+    """Adds ``board`` with its sub-commands, and ``flash``, to the ``host`` parser's sub-parsers."""
+    p = subparsers.add_parser("flash", help="program an FPGA board with a bitstream (openFPGALoader)",
+                              description="Program an FPGA board (docs/fpga.md).")
+    p.add_argument("bitstream", help="bitstream file, e.g. rtl/fpga/build/ulx3s/ulx3s_top.bit")
+    p.add_argument("--board", choices=sorted(BOARDS), default="ulx3s", help="board (default %(default)s)")
+    p.add_argument("--write-flash", action="store_true",
+                   help="write the board's SPI flash (kept at power-off) instead of the FPGA's SRAM")
+    p.set_defaults(func=_cmd_flash)
+
     board = subparsers.add_parser("board", help="write, read and check a memory board over a serial port",
                                   description="Talk to a FlipLab board (docs/board.md, docs/protocol.md).")
     sub = board.add_subparsers(dest="board_command", required=True, metavar="COMMAND")

@@ -20,6 +20,7 @@ from host.errors import FlipLabError
 
 DEFAULT_BAUDRATE = 115200
 DEFAULT_TIMEOUT = 1.0  # seconds a reply may take beyond its time on the wire
+TIMEOUT_ENV = "FLIPLAB_BOARD_TIMEOUT"  # overrides DEFAULT_TIMEOUT (an emulated board under load)
 DEFAULT_RETRIES = 3  # extra attempts after the first
 POLL_INTERVAL = 0.02  # seconds one serial read may block
 DIGEST_RATE = 100e3  # bytes/s a board digests at least (a slow SPI chip read plus CRC on an MCU)
@@ -30,12 +31,31 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def default_timeout() -> float:
+    """Seconds a reply may take beyond its wire time: $FLIPLAB_BOARD_TIMEOUT, else DEFAULT_TIMEOUT.
+
+    An emulated MCU (QEMU) or a simulated FPGA answers much later than a real board on a busy
+    machine; this lets every command (``host eval --board`` included) wait longer without a flag.
+    Raises FlipLabError when the variable is set but is not a positive number of seconds.
+    """
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise FlipLabError(f"{TIMEOUT_ENV}={text!r} is not a positive number of seconds")
+    return value
+
+
 class BoardClient:
     """A connection to one board.
 
     port: serial device (e.g. /dev/ttyACM0, or the /dev/pts/N a virtual board prints);
     baudrate: bits/s on a real UART (ignored by a pseudo-terminal);
-    timeout: seconds to wait for a reply beyond its transmission time;
+    timeout: seconds to wait for a reply beyond its transmission time (None: default_timeout());
     retries: how many times a request is repeated after a timeout or a corrupt reply.
     """
 
@@ -44,10 +64,12 @@ class BoardClient:
         port: str,
         *,
         baudrate: int = DEFAULT_BAUDRATE,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         retries: int = DEFAULT_RETRIES,
         serial_factory: Callable[..., serial.Serial] = serial.Serial,
     ) -> None:
+        if timeout is None:
+            timeout = default_timeout()
         if timeout <= 0 or retries < 0:
             raise FlipLabError("timeout must be > 0 and retries >= 0")
         self.port = port

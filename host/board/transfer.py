@@ -12,7 +12,7 @@ import zlib
 import numpy as np
 
 from host.board import protocol as P
-from host.board.client import DEFAULT_BAUDRATE, DEFAULT_RETRIES, DEFAULT_TIMEOUT, BoardClient
+from host.board.client import DEFAULT_BAUDRATE, DEFAULT_RETRIES, BoardClient
 from host.errors import FlipLabError
 from host.fileio import check_target, write_atomic
 
@@ -23,7 +23,7 @@ class Link:
 
     port: str
     baudrate: int = DEFAULT_BAUDRATE
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float | None = None  # None: $FLIPLAB_BOARD_TIMEOUT or 1 s (client.default_timeout)
     retries: int = DEFAULT_RETRIES
 
     def open(self) -> BoardClient:

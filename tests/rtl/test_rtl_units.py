@@ -91,3 +91,15 @@ def test_lane_loader(tmp_path: Path, lanes: int) -> None:
         parameters={"LANES": lanes},
         env={"FLIPLAB_SEED": SEED, "FLIPLAB_LANES": str(lanes)},
     )
+
+
+@pytest.mark.parametrize("module", ["crc32", "cobs_decode", "cobs_encode"])
+def test_frame_engine(tmp_path: Path, module: str) -> None:
+    """The RTL frame engine against the shared vectors, zlib/crc and cobs (cocotb_frame.py)."""
+    # the protocol's limit (4129 encoded bytes); a short timeout keeps the simulation small
+    parameters = {"cobs_decode": {"MAX_ENCODED": 4129, "TIMEOUT_CYCLES": 50}}.get(module, {})
+    run_cocotb(
+        module, "cocotb_frame", [f"{module}.v"], tmp_path, parameters=parameters,
+        env={"FLIPLAB_SEED": SEED, "COCOTB_TEST_FILTER": f"{module}_", "FLIPLAB_MAX_ENCODED": "4129",
+             "FLIPLAB_TIMEOUT_CYCLES": "50"},
+    )

@@ -5,7 +5,11 @@
  *   Memory: default FRAM/ReRAM (no erase; FL_MEM_SIZE bytes, default 256 KiB = Fujitsu
  *           MB85RS2MTA; 524288 for the MB85AS4MT ReRAM), 3-byte addresses; or FL_MEMORY_NOR
  *           (e.g. Winbond W25Q16JV: size from RDID, 256-byte pages, 4 KiB sector erase).
- *   Build: make mcu [MCU_MEMORY=nor] [MCU_MEM_SIZE=524288] [MCU_BAUD=115200]. */
+ *           Or FL_MEMORY_EMU: no chip, the emulated RRAM of firmware/nvm in FL_MEM_SIZE bytes of
+ *           SRAM, with its error models (the QEMU build; docs/board.md "Under emulation").
+ *   Clock: FL_HCLK_HZ, the core clock SysTick and the baud divider are derived from (default the
+ *          16 MHz HSI the chip starts on; QEMU's netduinoplus2 runs its core at 168 MHz).
+ *   Build: make mcu [MCU_MEMORY=nor|emu] [MCU_MEM_SIZE=524288] [MCU_BAUD=115200] [MCU_HCLK=16000000]. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +17,9 @@
 #include "f401.h"
 #include "fl_board.h"
 #include "fl_spi_jedec.h"
+#ifdef FL_MEMORY_EMU
+#include "fl_emu_nvm.h"
+#endif
 
 #ifndef FL_BAUD
 #define FL_BAUD 115200u
@@ -21,13 +28,22 @@
 #define FL_MEM_SIZE (256u * 1024u) /* bytes; FRAM/ReRAM have no usable RDID capacity code */
 #endif
 
+#ifndef FL_HCLK_HZ
+#define FL_HCLK_HZ HSI_HZ /* no PLL is set up: the core runs on the reset clock */
+#endif
+
 #define RX_RING 1024u /* power of two */
 
 static volatile uint32_t ticks_ms;
 static volatile uint8_t rx_ring[RX_RING];
 static volatile uint32_t rx_head, rx_tail;
 
+#ifdef FL_MEMORY_EMU
+static uint8_t emu_mem[FL_MEM_SIZE];
+static struct fl_emu emu;
+#else
 static struct fl_jedec jedec;
+#endif
 static struct fl_nvm nvm;
 static struct fl_board board;
 
@@ -52,12 +68,6 @@ void usart2_handler(void)
     }
 }
 
-static uint32_t millis(void *ctx)
-{
-    (void)ctx;
-    return ticks_ms;
-}
-
 static void uart_write(void *ctx, const uint8_t *data, size_t len)
 {
     (void)ctx;
@@ -66,6 +76,13 @@ static void uart_write(void *ctx, const uint8_t *data, size_t len)
         }
         USART2_DR = data[i];
     }
+}
+
+#ifndef FL_MEMORY_EMU /* the SPI memory's HAL */
+static uint32_t millis(void *ctx)
+{
+    (void)ctx;
+    return ticks_ms;
 }
 
 static void spi_select(void *ctx, bool active)
@@ -91,6 +108,7 @@ static void spi_transfer(void *ctx, const uint8_t *tx, uint8_t *rx, size_t len)
         }
     }
 }
+#endif
 
 static void set_af(uint32_t port, unsigned pin, unsigned af)
 {
@@ -114,29 +132,34 @@ static void hw_init(void)
     GPIO_BSRR(GPIOB_BASE) = 1u << 6; /* CS high before it becomes an output */
     GPIO_MODER(GPIOB_BASE) = (GPIO_MODER(GPIOB_BASE) & ~(3u << 12)) | (1u << 12);
 
-    USART2_BRR = (HSI_HZ + FL_BAUD / 2u) / FL_BAUD; /* oversampling by 16 */
+    USART2_BRR = (FL_HCLK_HZ + FL_BAUD / 2u) / FL_BAUD; /* oversampling by 16 */
     USART2_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
     NVIC_ISER1 = 1u << (USART2_IRQN - 32u);
 
     /* master, software CS, fPCLK/4 = 4 MHz, mode 0, MSB first */
     SPI1_CR1 = (1u << 2) | (1u << 3) | (1u << 8) | (1u << 9) | (1u << 6);
 
-    SYST_RVR = HSI_HZ / 1000u - 1u;
+    SYST_RVR = FL_HCLK_HZ / 1000u - 1u; /* 1 ms ticks */
     SYST_CVR = 0u;
     SYST_CSR = 7u; /* processor clock, interrupt, enable */
 }
 
 int main(void)
 {
+    hw_init();
+#ifdef FL_MEMORY_EMU
+    fl_emu_init(&emu, emu_mem, FL_MEM_SIZE, FL_EMU_RRAM);
+    fl_emu_nvm(&emu, &nvm);
+#else
     static const struct fl_spi_hal hal = {NULL, spi_select, spi_transfer, millis};
 #ifdef FL_MEMORY_NOR
     static const struct fl_jedec_config cfg = {0u, 256u, 4096u, 3u, 10u, 1000u};
 #else
     static const struct fl_jedec_config cfg = {FL_MEM_SIZE, 256u, 0u, 3u, 50u, 50u};
 #endif
-    hw_init();
     /* if no memory answers RDID, nvm describes a zero-size memory: INFO still tells the host */
     (void)fl_jedec_init(&jedec, &hal, &cfg, &nvm);
+#endif
     fl_board_init(&board, &nvm, uart_write, NULL);
     for (;;) {
         while (rx_tail != rx_head) {
