@@ -41,6 +41,7 @@ class QemuBoard:
              "-serial", "null", "-serial", "pty", "-kernel", str(elf)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
+        self._hold: int | None = None
         self.port = self._read_port()
         # QEMU polls an unconnected pty about once a second and loses what arrives meanwhile:
         # holding the slave side open from the start keeps it connected, so the first request
@@ -72,7 +73,7 @@ class QemuBoard:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Terminates QEMU (SIGTERM, then SIGKILL after `timeout` seconds)."""
-        if getattr(self, "_hold", None) is not None:
+        if self._hold is not None:
             os.close(self._hold)
             self._hold = None
         if self.process.poll() is None:

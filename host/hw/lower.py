@@ -108,6 +108,9 @@ def _lower_int8(ws: WeightSet) -> tuple[WeightSet, dict]:
         if w.values.dtype != np.int8 or w.values.ndim != 2:
             raise FlipLabError(f"cannot lower layer {node.name!r}: weight {w.name!r} is "
                                f"{w.values.dtype}{list(w.values.shape)}, not a 2-D int8 tensor")
+        if w.quant is None:
+            raise FlipLabError(f"cannot lower layer {node.name!r}: weight {w.name!r} has no "
+                               f"quantisation parameters")
         w_scale = np.asarray(w.quant["scale"], dtype=np.float64).reshape(-1)
         if np.any(np.asarray(w.quant["zero_point"]) != 0):
             raise FlipLabError(f"cannot lower layer {node.name!r}: weight zero points must be 0 "
@@ -121,6 +124,9 @@ def _lower_int8(ws: WeightSet) -> tuple[WeightSet, dict]:
                 raise FlipLabError(f"cannot lower layer {node.name!r}: bias is not a QDQ int32 "
                                    f"tensor")
             b = by_name[dq_b.input[0]]
+            if b.quant is None:
+                raise FlipLabError(f"cannot lower layer {node.name!r}: bias {b.name!r} has no "
+                                   f"quantisation parameters")
             b_scale = np.broadcast_to(np.asarray(b.quant["scale"], np.float64).reshape(-1), (n_out,))
             if not np.allclose(b_scale, x_scale * w_scale, rtol=1e-5, atol=0.0) \
                     or np.any(np.asarray(b.quant["zero_point"]) != 0):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
@@ -258,7 +259,8 @@ def find_weights(model: onnx.ModelProto) -> list[FoundWeight]:
     walked = []
     for tensor in graph.initializer:
         values = numpy_helper.to_array(tensor)
-        uses, others = [], []
+        uses: list[Any] = []
+        others: list[Any] = []
         for kind, item in tracer.walk(tensor.name, values):
             (uses if kind == "weight" else others).append(item)
         walked.append((tensor.name, values, uses, others))

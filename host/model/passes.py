@@ -14,6 +14,7 @@ Applied by :func:`host.model.load_model` in this order:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, cast
 
 import numpy as np
 import onnx
@@ -56,7 +57,7 @@ def _reads_as_weight_source(node: onnx.NodeProto, index: int) -> bool:
     if index == 0 and path_op:
         return True
     slots = WEIGHT_SLOTS.get(node.op_type) if is_default_domain(node) else None
-    return bool(slots) and index in slots
+    return slots is not None and index in slots
 
 
 def promote_weight_constants(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -101,7 +102,8 @@ def _evaluate(
         nodes, "fold", [], [helper.make_empty_tensor_value_info(output)], initializers
     )
     mini = helper.make_model(graph, opset_imports=[helper.make_opsetid("", default_opset(model))])
-    return ReferenceEvaluator(mini).run(None, {})[0]
+    outputs: Any = ReferenceEvaluator(mini).run(None, {})
+    return np.asarray(outputs[0])
 
 
 def fold_constant_quantize(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -141,7 +143,7 @@ def fold_constant_quantize(model: onnx.ModelProto) -> onnx.ModelProto:
         if chain[-1].output[0] in outputs:
             continue  # a graph output must stay a node output
         params[source.name] = numpy_helper.to_array(source)
-        codes = _evaluate(result, chain, params)
+        codes = _evaluate(result, chain, cast(dict[str, np.ndarray], params))  # no None left
         sole_reader = len(readers.get(source.name, [])) == 1
         name = source.name if sole_reader else chain[-1].output[0]
         renames[chain[-1].output[0]] = name
