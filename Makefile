@@ -48,7 +48,10 @@ fuzz: setup
 	$(BIN)/python fuzz/fuzz_parsers.py runs/fuzz/corpus -max_total_time=$(FUZZ_SECONDS) \
 	  -timeout=10 -rss_limit_mb=2048 -artifact_prefix=runs/fuzz/ -print_final_stats=1
 
-lint: sysdeps
+# ruff (Python style and errors), mypy (types of host/), Verilator -Wall (the RTL)
+lint: setup
+	$(BIN)/ruff check host tests bench fuzz models
+	$(BIN)/mypy
 	$(MAKE) -C rtl lint
 
 # The FPGA bitstream, resource/timing report and regression check (docs/fpga.md). The open
