@@ -122,6 +122,17 @@ def _build_in_cache(firmware: Path) -> Path:
     return exe
 
 
+def terminate(process: subprocess.Popen, timeout: float) -> None:
+    """End a board process: SIGTERM, then SIGKILL if it is still running after ``timeout`` s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+
 class VirtualBoard:
     """A running virtual board process; use as a context manager or call stop().
 
@@ -166,13 +177,7 @@ class VirtualBoard:
 
     def stop(self, timeout: float = 3.0) -> None:
         """Terminates the board process (SIGTERM, then SIGKILL after `timeout` seconds)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        terminate(self.process, timeout)
         for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
             if stream:
                 stream.close()

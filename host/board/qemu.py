@@ -17,6 +17,7 @@ import time
 import tty
 from pathlib import Path
 
+from host.board.emulate import terminate
 from host.errors import FlipLabError
 
 QEMU = "qemu-system-arm"
@@ -76,13 +77,7 @@ class QemuBoard:
         if self._hold is not None:
             os.close(self._hold)
             self._hold = None
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout)
         if self.process.stdout is not None:
             self.process.stdout.close()
 
