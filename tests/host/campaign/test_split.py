@@ -1,0 +1,48 @@
+"""Tests of host.campaign.split: the suffix of a prefix is the whole graph."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from host.campaign import split_at_weights
+from host.executors.ort import OnnxExecutor
+from host.model import load_model
+from host.models import resolve_model
+
+
+@settings(max_examples=6, deadline=None)
+@given(model=st.sampled_from(["digits_mlp", "digits_cnn", "digits_bnn", "digits_mlp_int8"]),
+       which=st.integers(0, 10), seed=st.integers(0, 2**31))
+def test_suffix_of_prefix_is_the_whole_graph(model, which, seed):
+    ws = load_model(resolve_model(model))
+    layers = list(dict.fromkeys(t.layer for t in ws.tensors))
+    layer = layers[which % len(layers)]
+    corrupted = [t.name for t in ws.tensors if t.layer == layer]
+    cut = split_at_weights(ws.graph, corrupted, input_name=ws.input_name,
+                           output_name=ws.output_name)
+    assert cut is not None
+    rng = np.random.default_rng(seed)
+    weights = {t.name: (t.values + rng.normal(0, 0.05, t.values.shape).astype(t.values.dtype)
+                        if t.name in corrupted and t.values.dtype.kind == "f" else t.values)
+               for t in ws.tensors}
+    specs = {t.name: (t.values.shape, t.values.dtype) for t in ws.tensors}
+    x = rng.random((7, *[d for d in ws.input_shape[1:]]), dtype=np.float32)
+    whole = OnnxExecutor(ws.graph, specs, input_name=ws.input_name,
+                         output_name=ws.output_name).logits(weights, x)
+    feeds = {ws.input_name: x} if ws.input_name in cut.boundary else {}
+    if cut.prefix is not None:
+        pre = OnnxExecutor(cut.prefix, {n: specs[n] for n in cut.prefix_weights},
+                           input_name=ws.input_name, output_name=cut.prefix_outputs[0])
+        acts = pre.session({n: weights[n] for n in cut.prefix_weights}).run(
+            list(cut.prefix_outputs), {ws.input_name: x})
+        feeds.update(zip(cut.prefix_outputs, acts))
+    suf = OnnxExecutor(cut.suffix, {n: specs[n] for n in cut.suffix_weights},
+                       input_name=cut.boundary[0], output_name=ws.output_name)
+    got = suf.session({n: weights[n] for n in cut.suffix_weights}).run(
+        [ws.output_name], feeds)[0]
+    np.testing.assert_array_equal(got, whole)
+    # the prefix reads none of the corrupted weights; the suffix reads all of them
+    assert not set(corrupted) & set(cut.prefix_weights)
+    assert set(corrupted) <= set(cut.suffix_weights)
