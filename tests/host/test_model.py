@@ -418,7 +418,9 @@ def test_qcdq_folds_quantize_and_clip_into_integer_codes(tmp_path, rng):
     assert tensor.values.dtype == np.int8
     np.testing.assert_array_equal(tensor.values, codes)
     assert np.any(np.abs(codes) == 100)  # the Clip mattered
-    assert tensor.quant == {"scale": [float(s) for s in scale], "zero_point": [0, 0, 0], "axis": 0}
+    # Clip bounds [-100, 100] need all 8 bits of int8: the declared width stays 8.
+    assert tensor.quant == {"scale": [float(s) for s in scale], "zero_point": [0, 0, 0], "axis": 0,
+                            "bits": 8}
     assert (tensor.layer, tensor.role, tensor.channel_axis) == ("conv", "weight", 0)
     ops = [node.op_type for node in ws.graph.graph.node]
     assert ops == ["DequantizeLinear", "Conv"]
@@ -580,13 +582,54 @@ def test_refuses_qoperator_models(tmp_path, rng):
 def test_refuses_weight_read_by_unsupported_op(tmp_path, rng):
     model = _model(
         [helper.make_node("Transpose", ["w"], ["wt"], name="tr"),
+         helper.make_node("Einsum", ["x", "wt"], ["y"], name="ein", equation="nk,kj->nj")],
+        [_f32("x", ["N", 4])], [_f32("y", ["N", 3])],
+        [_init("w", rng.normal(size=(3, 4)).astype(np.float32))],
+    )
+    with pytest.raises(FlipLabError, match=r"'w' \[3, 4\] looks like a weight .* Einsum node 'ein'") as error:
+        load_model(_save(model, tmp_path / "t.onnx"))
+    _one_line(error)
+
+
+def test_weight_through_a_view_chain_is_the_initializer(tmp_path, rng):
+    """W [3, 4] -> Transpose -> MatMul B [4, 3]: the layer's output channels are B's last axis,
+    which is axis perm[1] = 0 of the stored W; the Transpose stays in the graph."""
+    model = _model(
+        [helper.make_node("Transpose", ["w"], ["wt"], name="tr", perm=[1, 0]),
          helper.make_node("MatMul", ["x", "wt"], ["y"], name="fc")],
         [_f32("x", ["N", 4])], [_f32("y", ["N", 3])],
         [_init("w", rng.normal(size=(3, 4)).astype(np.float32))],
     )
-    with pytest.raises(FlipLabError, match=r"'w' \[3, 4\] looks like a weight .* Transpose node 'tr'") as error:
-        load_model(_save(model, tmp_path / "t.onnx"))
-    _one_line(error)
+    ws = load_model(_save(model, tmp_path / "t.onnx"))
+    [w] = ws.tensors
+    assert (w.name, w.layer, w.role, w.channel_axis) == ("w", "fc", "weight", 0)
+    assert [node.op_type for node in ws.graph.graph.node] == ["Transpose", "MatMul"]
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(_run_reinserted(ws, x)[0], _run(model, {"x": x}))
+
+
+def test_stacked_gates_sliced_and_unsqueezed_into_a_recurrent_layer(tmp_path, rng):
+    """torch's default exporter: W [3H, I] -> Slice (two pieces) -> Concat -> Unsqueeze(0) ->
+    GRU W [1, 3H, I]. The gate axis 1 of the GRU input is axis 0 of the stored tensor."""
+    hidden, features = 2, 3
+    w = rng.normal(size=(3 * hidden, features)).astype(np.float32)
+    r = rng.normal(size=(1, 3 * hidden, hidden)).astype(np.float32)
+    ints = lambda name, v: _init(name, np.array(v, np.int64))  # noqa: E731
+    model = _model(
+        [helper.make_node("Slice", ["w", "s0", "e0", "ax"], ["w_a"], name="slice_a"),
+         helper.make_node("Slice", ["w", "e0", "e1", "ax"], ["w_b"], name="slice_b"),
+         helper.make_node("Concat", ["w_b", "w_a"], ["w_cat"], name="cat", axis=0),
+         helper.make_node("Unsqueeze", ["w_cat", "zero"], ["w_3d"], name="unsq"),
+         helper.make_node("GRU", ["x", "w_3d", "r"], ["y"], name="gru", hidden_size=hidden)],
+        [_f32("x", [4, "N", features])], [_f32("y", [4, 1, "N", hidden])],
+        [_init("w", w), _init("r", r), ints("s0", [0]), ints("e0", [hidden]),
+         ints("e1", [3 * hidden]), ints("ax", [0]), ints("zero", [0])],
+    )
+    ws = load_model(_save(model, tmp_path / "gru.onnx"))
+    assert [(t.name, t.role, t.channel_axis) for t in ws.tensors] == [
+        ("w", "weight", 0), ("r", "recurrence", 1)]
+    x = rng.normal(size=(4, 5, features)).astype(np.float32)
+    np.testing.assert_allclose(_run_reinserted(ws, x)[0], _run(model, {"x": x}), rtol=1e-6)
 
 
 def test_per_channel_constants_of_other_ops_are_not_weights(tmp_path, rng):
@@ -615,12 +658,13 @@ def test_refuses_integer_weight_without_dequantize(tmp_path):
 
 def test_refuses_unsupported_qonnx_op(tmp_path):
     model = _model(
-        [helper.make_node("Quant", ["x", "s", "z", "b"], ["y"], domain=QONNX, name="q",
-                          signed=1, narrow=0, rounding_mode="ROUND")],
+        [helper.make_node("Trunc", ["x", "s", "z", "b", "o"], ["y"], domain=QONNX, name="q",
+                          rounding_mode="FLOOR")],
         [_f32("x", [2])], [_f32("y", [2])],
-        [_init("s", np.float32(1)), _init("z", np.float32(0)), _init("b", np.float32(4))], domains=[QONNX],
+        [_init("s", np.float32(1)), _init("z", np.float32(0)), _init("b", np.float32(4)),
+         _init("o", np.float32(2))], domains=[QONNX],
     )
-    with pytest.raises(FlipLabError, match="QONNX op Quant"):
+    with pytest.raises(FlipLabError, match="QONNX op Trunc"):
         load_model(_save(model, tmp_path / "quant.onnx"))
 
 
@@ -773,10 +817,10 @@ def test_refuses_weight_like_constant_node_read_by_unsupported_op(tmp_path, rng)
     model = _model(
         [helper.make_node("Constant", [], ["w"], value=w, name="w_const"),
          helper.make_node("Transpose", ["w"], ["wt"], name="tr"),
-         helper.make_node("MatMul", ["x", "wt"], ["y"], name="fc")],
+         helper.make_node("Einsum", ["x", "wt"], ["y"], name="ein", equation="nk,kj->nj")],
         [_f32("x", ["N", 4])], [_f32("y", ["N", 3])],
     )
-    with pytest.raises(FlipLabError, match="'w' .* Transpose node 'tr'"):
+    with pytest.raises(FlipLabError, match="'w' .* Einsum node 'ein'"):
         load_model(_save(model, tmp_path / "t.onnx"))
 
 
@@ -851,3 +895,72 @@ def test_weights_listed_as_graph_inputs_old_style(tmp_path, rng):
     y_init, y_inputs = _run_reinserted(ws, x)
     np.testing.assert_array_equal(y_init, _run(model, {"x": x}))
     np.testing.assert_allclose(y_inputs, y_init, rtol=1e-6)
+
+
+def test_qcdq_clip_bounds_declare_a_narrower_width(tmp_path, rng):
+    """brevitas's 4-bit weights: int8 codes clipped to [-7, 7] (narrow range) -> 4 bits;
+    [-8, 7] -> 4; [-9, 7] -> 5; [0, 15] on uint8 -> 4."""
+    w = (rng.normal(size=(3, 1, 3, 3)) * 2).astype(np.float32)
+    scale = np.array([0.01, 0.02, 0.05], np.float32)
+    for bounds, dtype, bits in [((-7, 7), np.int8, 4), ((-8, 7), np.int8, 4), ((-9, 7), np.int8, 5),
+                                ((0, 15), np.uint8, 4)]:
+        model = _qcdq_model(w, scale)
+        for tensor in model.graph.initializer:
+            if tensor.name in ("w_min", "w_max", "w_zp"):
+                value = {"w_min": bounds[0], "w_max": bounds[1], "w_zp": np.zeros(3)}[tensor.name]
+                tensor.CopyFrom(_init(tensor.name, np.asarray(value).astype(dtype)))
+        ws = load_model(_save(model, tmp_path / "qcdq.onnx"))
+        assert ws["conv.weight"].quant["bits"] == bits, bounds
+
+
+def _quant_model(w, scale, zero_point, bits, *, signed=1, narrow=0, x_shape=("N", 4)):
+    nodes = [helper.make_node("Quant", ["w", "s", "z", "b"], ["wq"], name="quant",
+                              domain="qonnx.custom_op.general", signed=signed, narrow=narrow,
+                              rounding_mode="ROUND"),
+             helper.make_node("MatMul", ["x", "wq"], ["y"], name="fc")]
+    inits = [_init("w", w), _init("s", np.asarray(scale, np.float32)),
+             _init("z", np.asarray(zero_point, np.float32)), _init("b", np.float32(bits))]
+    return _model(nodes, [_f32("x", list(x_shape))], [_f32("y", ["N", w.shape[1]])], inits,
+                  opset=13, domains=["qonnx.custom_op.general"])
+
+
+def test_qonnx_quant_on_a_weight_becomes_codes_of_its_bit_width(tmp_path):
+    """Hand-worked QONNX Quant, 3 bits signed narrow ([-3, 3]), scale 0.5 per column:
+    w / scale = [[0.2, 2.5], [-1.4, -9]] / [0.5, 1] ... rounded half to even, clipped."""
+    w = np.array([[0.1, 2.5], [-0.7, -9.0], [1.75, 0.5], [0.0, 3.4]], np.float32)
+    scale = np.array([[0.5, 1.0]], np.float32)  # per output column (axis 1 of w)
+    model = _quant_model(w, scale, 0.0, 3, narrow=1)
+    ws = load_model(_save(model, tmp_path / "quant.onnx"))
+    [tensor] = ws.tensors
+    expected = np.array([[0, 2], [-1, -3], [3, 0], [0, 3]], np.int8)  # 0.2->0, 2.5->2, -1.4->-1,
+    np.testing.assert_array_equal(tensor.values, expected)           # -9->-3, 3.5->3 (clip), 0.5->0
+    assert tensor.quant == {"scale": [0.5, 1.0], "zero_point": [0, 0], "axis": 1, "bits": 3}
+    assert [n.op_type for n in ws.graph.graph.node] == ["DequantizeLinear", "MatMul"]
+    assert not [o for o in ws.graph.opset_import if o.domain == "qonnx.custom_op.general"]
+    x = np.eye(4, dtype=np.float32)
+    out = _run(with_weights_as_initializers(ws.graph, {"w": tensor.values}), {"x": x})
+    np.testing.assert_array_equal(out, expected * np.array([0.5, 1.0], np.float32))
+
+
+def test_refuses_qonnx_quant_on_an_activation(tmp_path):
+    nodes = [helper.make_node("Quant", ["x", "s", "z", "b"], ["xq"], name="act_quant",
+                              domain="qonnx.custom_op.general", signed=1, narrow=0,
+                              rounding_mode="ROUND"),
+             helper.make_node("Relu", ["xq"], ["y"], name="relu")]
+    inits = [_init("s", np.float32(0.1)), _init("z", np.float32(0)), _init("b", np.float32(4))]
+    model = _model(nodes, [_f32("x", ["N", 4])], [_f32("y", ["N", 4])], inits, opset=13,
+                   domains=["qonnx.custom_op.general"])
+    with pytest.raises(FlipLabError, match="'act_quant' quantizes an activation.*export_onnx_qcdq") as error:
+        load_model(_save(model, tmp_path / "act.onnx"))
+    _one_line(error)
+
+
+def test_initializers_listed_as_graph_inputs_are_constants(tmp_path, rng):
+    """ONNX lets an initializer appear in graph.input (brevitas's QCDQ export lists its Clip
+    bounds and biases so): they are not data inputs."""
+    model = _qcdq_model((rng.normal(size=(3, 1, 3, 3))).astype(np.float32),
+                        np.array([0.01, 0.02, 0.05], np.float32))
+    model.graph.input.extend([helper.make_tensor_value_info("w_min", TensorProto.INT8, []),
+                              helper.make_tensor_value_info("w_max", TensorProto.INT8, [])])
+    ws = load_model(_save(model, tmp_path / "qcdq_inputs.onnx"))
+    assert ws.input_name == "x" and [v.name for v in ws.graph.graph.input] == ["x"]
