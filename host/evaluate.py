@@ -64,7 +64,7 @@ def evaluate(settings: EvalSettings) -> Evaluation:
     if s.channel is not None:  # validate the spec before any slow work
         from host.channels import parse_channel
         chan = parse_channel(s.channel)
-    x, y = s.data.load(img.model["input_shape"])
+    x, y = s.data.load_for(img.model)
     flips = None
     if s.board is not None:
         from host.board import roundtrip
@@ -84,3 +84,21 @@ def evaluate_image(image: Image, x: np.ndarray, y: np.ndarray, *,
     """Decode ``image`` and score it on ``x``/``y`` (default executor: onnxruntime)."""
     executor = executor or get_executor(DEFAULT).for_image(image)
     return run_variant(executor, decode_weights(image), x, y, flips=flips)
+
+
+#: A clean image scoring below this multiple of chance (1 / number of classes) is reported.
+NEAR_CHANCE = 1.5
+
+
+def near_chance_warning(result: Evaluation, settings: EvalSettings, image_model: dict) -> str | None:
+    """A one-line warning when a CLEAN evaluation (no channel, no board) scores near chance:
+    most often the input is not normalised as in training. None otherwise."""
+    if settings.channel is not None or settings.board is not None or not result.samples:
+        return None
+    chance = 1.0 / max(len(np.unique(result.labels)), 2)
+    if result.accuracy >= NEAR_CHANCE * chance:
+        return None
+    used = settings.data.normalize or image_model.get("normalize") or "unit"
+    return (f"the clean image scores {result.accuracy:.4f}, near chance ({chance:.2f}) on "
+            f"{settings.data.data}: is the input normalised as in training? (used --normalize "
+            f"{used}; record the right one with host export --normalize)")
