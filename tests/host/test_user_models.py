@@ -19,6 +19,7 @@ import pytest
 from host.channels import parse_channel
 from host.data import DataSpec
 from host.decode import decode_weights
+from host.errors import FlipLabError
 from host.evaluate import EvalSettings, evaluate
 from host.executors import get_executor
 from host.export import CodecPlan, build_image
@@ -109,3 +110,20 @@ def test_short_names_make_opaque_exporter_names_readable(tmp_path):
     assert [t.name for t in image.select(["rnn.recurrence"])] == ["onnx::LSTM_110"]
     assert [t.name for t in image.select(["/rnn/LSTM"])] == ["onnx::LSTM_109", "onnx::LSTM_110",
                                                              "onnx::LSTM_111"]
+
+
+def test_onnxruntime_refusals_keep_their_whole_reason_on_one_line():
+    _, image = _image("mlp_batch1")
+    executor = get_executor("onnxruntime").for_image(image)
+    x = np.zeros((3, 63), np.float32)
+    with pytest.raises(FlipLabError) as error:
+        executor.run(decode_weights(image), x)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "index: 1 Got: 63 Expected: 64" in message
+
+
+def test_binary_weights_of_brevitas_are_stored_as_signs():
+    ws, image = _image("brevitas_bipolar")
+    assert [(t.binarized, c.codec) for t, c in zip(ws.tensors, image.tensors)] == [
+        (True, "sign"), (False, "fixed8"), (True, "sign"), (False, "fixed8")]
