@@ -60,7 +60,8 @@ class RawSplit:
 @dataclass(frozen=True)
 class DataSpec:
     """Which labelled samples a command evaluates on (``--data``, ``--normalize``,
-    ``--samples``): a dataset spec, its input normalisation, and the first N samples (None:
+    ``--samples``): a dataset spec, its input normalisation (None: the one the image recorded
+    at export, else ``unit``, ``none`` for an integer input), and the first N samples (None:
     all)."""
 
     data: str = "digits"

@@ -55,8 +55,11 @@ def drop_initializer_inputs(model: onnx.ModelProto) -> onnx.ModelProto:
     ONNX allows an initializer to be listed as a graph input (its value is then a default the
     caller may override; brevitas's QCDQ export lists the Clip bounds and biases this way).
     FlipLab never overrides them: they are constants, and only the data input stays an input.
+    Models of IR version < 4 must list every initializer as an input and are left as they are.
     """
     result = copy_model(model)
+    if result.ir_version < 4:
+        return result
     graph = result.graph
     constants = {tensor.name for tensor in graph.initializer}
     kept = [value for value in graph.input if value.name not in constants]
