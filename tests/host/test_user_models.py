@@ -127,3 +127,25 @@ def test_binary_weights_of_brevitas_are_stored_as_signs():
     ws, image = _image("brevitas_bipolar")
     assert [(t.binarized, c.codec) for t, c in zip(ws.tensors, image.tensors)] == [
         (True, "sign"), (False, "fixed8"), (True, "sign"), (False, "fixed8")]
+
+
+def test_a_fixed_batch_is_run_in_padded_chunks(tmp_path):
+    """A model fixed to batch 4 on 10 samples: chunks of 4, 4 and 2 + 2 copies; the outputs
+    equal x @ w row by row (independent truth: numpy)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.arange(6, dtype=np.float32).reshape(3, 2) - 2.5
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")], "fixed",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 2])],
+        [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "fixed.onnx"))
+    image, _ = build_image(load_model(tmp_path / "fixed.onnx"), CodecPlan("float32"))
+    executor = get_executor("onnxruntime").for_image(image)
+    assert executor.batch == 4
+    x = np.random.default_rng(3).normal(size=(10, 3)).astype(np.float32)
+    np.testing.assert_allclose(executor.run(decode_weights(image), x).logits, x @ w, rtol=1e-6)
