@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -157,16 +158,37 @@ def cmd_export(args: argparse.Namespace) -> None:
     if args.lower == "accel":  # the accelerator's layer program too (docs/datapath.md)
         from host.export import build_accel_image as build
     image, report = build(ws, plan, source=Path(model_path).name,
-                          source_sha256=file_sha256(model_path))
+                          source_sha256=file_sha256(model_path), normalize=args.normalize)
+    warnings = report.warnings(args.range)
+    check = None
+    if args.data is not None:  # a quick clean-accuracy check before writing anything
+        from host.data import DataSpec
+        from host.export import clean_check
+        check, more = clean_check(ws, plan, image, DataSpec(args.data, None, args.samples))
+        warnings += more
     write_image_with_manifest(image, args.output)
     result = {"image": str(args.output), "manifest": str(manifest), "tensors": report.tensors,
               "weights": report.weights, "payload_bytes": report.payload_bytes,
               "bits_per_weight": report.payload_bytes * 8 / max(report.weights, 1),
-              "codecs": report.codecs}
+              "codecs": report.codecs,
+              "quantisation_error": [
+                  {"tensor": e.tensor, "layer": e.layer, "codec": e.codec,
+                   "sqnr_db": _finite(e.sqnr_db), "sign_lost": e.sign_lost,
+                   "channel_sqnr_db": _finite(e.channel_sqnr_db)} for e in report.errors],
+              "warnings": warnings}
+    if check is not None:
+        result["clean_check"] = check
+    for line in warnings:
+        print(f"host: warning: {line}", file=sys.stderr)
     rows = [(spec, n) for spec, n in report.codecs.items()]
     _emit(args, result, f"wrote {args.output} ({report.tensors} tensors, {report.weights} weights, "
                         f"{report.payload_bytes} payload bytes) and {manifest}\n"
                         + tabulate(rows, headers=["codec", "weights"]))
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no infinity: an exact (lossless) tensor's SQNR is reported as null."""
+    return None if value is None or not math.isfinite(value) else value
 
 
 def cmd_inject(args: argparse.Namespace) -> None:
@@ -192,16 +214,21 @@ def cmd_inject(args: argparse.Namespace) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     from host.data import DataSpec
-    from host.evaluate import EvalSettings, evaluate
+    from host.evaluate import EvalSettings, evaluate, near_chance_warning
+    from host.image import read_image
 
     if args.channel is None and (args.seed is not None or args.trial is not None):
         raise FlipLabError("--seed and --trial choose the errors of --channel; without --channel "
                            "they would be ignored")
-    result = evaluate(EvalSettings(
+    settings = EvalSettings(
         image=args.image, manifest=args.manifest,
         data=DataSpec(args.data, args.normalize, args.samples), channel=args.channel,
         seed=args.seed or 0, trial=args.trial or 0, board=args.board, backend=args.backend,
-        options={"strategy": args.strategy}, progress=not args.json))
+        options={"strategy": args.strategy}, progress=not args.json)
+    result = evaluate(settings)
+    warning = near_chance_warning(result, settings, read_image(args.image, args.manifest).model)
+    if warning:
+        print(f"host: warning: {warning}", file=sys.stderr)
     out = result.to_json()
     summary = (f"accuracy {out['accuracy']:.4f} ({out['correct']}/{out['samples']}), "
                f"nulled weights {out['nulled']}, corrected bits {out['corrected']}"
@@ -217,15 +244,16 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     from host.image import describe, read_image
 
     info = describe(read_image(args.image, args.manifest))
-    rows = [(t["name"], t["layer"], t["role"], "x".join(map(str, t["shape"])), t["codec"],
+    rows = [(t["name"], t["short"], t["layer"], t["role"], "x".join(map(str, t["shape"])), t["codec"],
              f"{t['bits_per_weight']:.3g}", t["bit_offset"], t["count"]) for t in info["tensors"]]
     m = info["model"]
     head = (f"FlipLab image v{info['format_version']}, {info['word_bits']}-bit words, "
             f"{info['payload_bytes']} payload bytes, {info['weights']} weights, "
             f"model {m.get('source') or '?'} (input {m['input']} {m['input_shape']}, "
-            f"output {m['output']})")
+            f"output {m['output']})"
+            + (f", input normalisation {m['normalize']}" if m.get("normalize") else ""))
     _emit(args, info, head + "\n" + tabulate(
-        rows, headers=["tensor", "layer", "role", "shape", "codec", "bits/w", "bit offset",
+        rows, headers=["tensor", "short name", "layer", "role", "shape", "codec", "bits/w", "bit offset",
                        "weights"]))
 
 
@@ -332,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--lower", choices=("accel",),
                    help="also lower the model to the RTL accelerator's layer program, stored in "
                         "the image (int8 QDQ or binarized MLPs; docs/datapath.md)")
+    e.add_argument("--normalize",
+                   help="the input normalisation the model was trained with (unit, none, "
+                        "meanstd:M,S, binary), recorded in the image for host eval")
+    e.add_argument("--data", help="also measure the clean image's accuracy on this dataset "
+                                  "beside the model's own (as host eval --data)")
+    e.add_argument("--samples", type=_positive, help="with --data: only the first N samples")
     e.add_argument("-o", "--output", required=True, type=Path, help="image file to write")
     e.set_defaults(func=cmd_export)
 
@@ -343,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--seed", type=_seed, default=0, help="campaign seed (default 0)")
     i.add_argument("--trial", type=_seed, default=0, help="trial index (default 0)")
     i.add_argument("--tensors", action="append", metavar="PATTERN",
-                   help="only these tensors/layers (repeatable fnmatch patterns)")
+                   help="only these tensors (repeatable fnmatch patterns on a tensor's name, "
+                        "layer or short name, as host inspect shows them)")
     i.add_argument("--bits", type=_bit_positions, metavar="POSITIONS",
                    help="only these bit positions in each code, e.g. 'msb' or '7,6'")
     i.add_argument("-o", "--output", required=True, type=Path)
@@ -355,8 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data", default="digits",
                    help="dataset: digits (embedded), a .npz with x_test/y_test, or MNIST IDX files")
     v.add_argument("--samples", type=_positive, help="evaluate only the first N samples")
-    v.add_argument("--normalize", default="unit",
-                   help="input normalisation: unit (pixels to [0, 1]), none, meanstd:M,S, binary")
+    v.add_argument("--normalize",
+                   help="input normalisation: unit (pixels to [0, 1]), none, meanstd:M,S, binary "
+                        "(default: the one the image recorded at export, else unit; none for "
+                        "integer inputs such as token ids)")
     v.add_argument("--channel", help="inject errors in memory before evaluating (e.g. bsc:1e-3)")
     v.add_argument("--seed", type=_seed, default=None,
                    help="campaign seed of the --channel errors (default 0)")

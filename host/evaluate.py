@@ -64,7 +64,7 @@ def evaluate(settings: EvalSettings) -> Evaluation:
     if s.channel is not None:  # validate the spec before any slow work
         from host.channels import parse_channel
         chan = parse_channel(s.channel)
-    x, y = s.data.load(img.model["input_shape"])
+    x, y = s.data.load_for(img.model)
     check_labels(y, _classes(img, s.backend), s.data.data)  # before any slow work
     flips = None
     if s.board is not None:
@@ -102,3 +102,21 @@ def _classes(img: Image, backend: str) -> int | None:
             dims = out.type.tensor_type.shape.dim
             return int(dims[-1].dim_value) if dims and dims[-1].dim_value > 0 else None
     return None
+
+
+#: A clean image scoring below this multiple of chance (1 / number of classes) is reported.
+NEAR_CHANCE = 1.5
+
+
+def near_chance_warning(result: Evaluation, settings: EvalSettings, image_model: dict) -> str | None:
+    """A one-line warning when a CLEAN evaluation (no channel, no board) scores near chance:
+    most often the input is not normalised as in training. None otherwise."""
+    if settings.channel is not None or settings.board is not None or not result.samples:
+        return None
+    chance = 1.0 / max(len(np.unique(result.labels)), 2)
+    if result.accuracy >= NEAR_CHANCE * chance:
+        return None
+    used = settings.data.normalize or image_model.get("normalize") or "unit"
+    return (f"the clean image scores {result.accuracy:.4f}, near chance ({chance:.2f}) on "
+            f"{settings.data.data}: is the input normalised as in training? (used --normalize "
+            f"{used}; record the right one with host export --normalize)")

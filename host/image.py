@@ -16,7 +16,6 @@ it lets a raw payload dump captured from hardware be read as an image.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import struct
@@ -31,6 +30,7 @@ from host.codecs import Codec, get_codec
 from host.errors import FlipLabError
 from host.fileio import write_all_atomic, write_atomic
 from host.image_schema import validate_graph, validate_table
+from host.names import select, short_names
 from host.regions import Region
 
 if TYPE_CHECKING:
@@ -129,18 +129,11 @@ class Image:
         return self.payload[start:start + (entry.stored_bits + 7) // 8]
 
     def select(self, patterns: Iterable[str] | None) -> list[TensorEntry]:
-        """Tensors whose name or layer matches any of the fnmatch patterns (all when None)."""
+        """Tensors whose name, layer or short name (host.names) matches any of the fnmatch
+        patterns (all when None)."""
         if not patterns:
             return list(self.tensors)
-        patterns = list(patterns)
-        chosen = [t for t in self.tensors
-                  if any(fnmatch.fnmatchcase(t.name, p) or fnmatch.fnmatchcase(t.layer, p)
-                         for p in patterns)]
-        for p in patterns:
-            if not any(fnmatch.fnmatchcase(t.name, p) or fnmatch.fnmatchcase(t.layer, p)
-                       for t in self.tensors):
-                raise FlipLabError(f"pattern {p!r} matches no tensor or layer of the image")
-        return chosen
+        return select(self.tensors, patterns, "tensor or layer of the image")
 
     def regions(self, tensors: Iterable[str] | None = None,
                 bit_positions: Iterable[int | str] | None = None) -> list[Region]:
@@ -348,8 +341,9 @@ def describe(image: Image) -> dict:
         "model": image.model, "format_version": f"{VERSION_MAJOR}.{VERSION_MINOR}",
         "word_bits": WORD_BITS, "payload_bytes": int(image.payload.size),
         "graph_bytes": len(image.graph), "weights": sum(t.count for t in image.tensors),
-        "tensors": [{"name": t.name, "layer": t.layer, "role": t.role, "shape": list(t.shape),
+        "tensors": [{"name": t.name, "short": short, "layer": t.layer, "role": t.role, "shape": list(t.shape),
                      "dtype": t.dtype, "codec": t.codec, "bits_per_weight": t.stored_bits / t.count
                      if t.count else 0.0, "bit_offset": t.bit_offset, "stored_bits": t.stored_bits,
-                     "count": t.count, "binarized": t.binarized} for t in image.tensors],
+                     "count": t.count, "binarized": t.binarized}
+                    for t, short in zip(image.tensors, short_names(image.tensors))],
     }

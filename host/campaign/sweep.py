@@ -129,7 +129,7 @@ def reference_run(spec: CampaignSpec, threads: int | None = None) -> tuple[dict,
     Returns ``({"accuracy", "correct", "samples"}, mask of correctly classified samples)``.
     """
     ws = load_model(spec.model)
-    x, y = spec.dataset.load(ws.input_shape)
+    x, y = spec.dataset.load(ws.input_shape, input_dtype=ws.input_dtype)
     specs = {t.name: (tuple(t.values.shape), t.values.dtype) for t in ws.tensors}
     executor = OnnxExecutor(ws.graph, specs, input_name=ws.input_name,
                             output_name=ws.output_name, threads=threads)

@@ -113,7 +113,7 @@ class CampaignContext:
                                f"(sha256 {spec.model_sha256[:12]}...)")
         self.job, self.spec = job, spec
         self.ws: WeightSet = load_model(spec.model)
-        self.x, self.y = spec.dataset.load(self.ws.input_shape)
+        self.x, self.y = spec.dataset.load(self.ws.input_shape, input_dtype=self.ws.input_dtype)
         mask = np.unpackbits(np.frombuffer(job.reference_correct, np.uint8), count=len(self.y))
         self.reference_correct = mask.astype(bool)
         self.channel = sweep_channel(spec.channel)

@@ -60,17 +60,31 @@ class RawSplit:
 @dataclass(frozen=True)
 class DataSpec:
     """Which labelled samples a command evaluates on (``--data``, ``--normalize``,
-    ``--samples``): a dataset spec, its input normalisation, and the first N samples (None:
+    ``--samples``): a dataset spec, its input normalisation (None: the one the image recorded
+    at export, else ``unit``, ``none`` for an integer input), and the first N samples (None:
     all)."""
 
     data: str = "digits"
-    normalize: str = "unit"
+    normalize: str | None = "unit"
     samples: int | None = None
 
-    def load(self, input_shape: Sequence[Dim]) -> tuple[np.ndarray, np.ndarray]:
-        """The test split shaped for a model input (see :func:`load_dataset`)."""
-        return load_dataset(self.data, input_shape=input_shape, normalize=self.normalize,
-                            samples=self.samples)
+    def load(self, input_shape: Sequence[Dim], *, input_dtype: str = "float32",
+             recorded: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The test split shaped for a model input (see :func:`load_dataset`).
+
+        ``normalize=None`` takes ``recorded`` (the normalisation an image recorded at
+        export), else ``none`` for an integer input (token ids), else ``unit``.
+        """
+        normalize = self.normalize
+        if normalize is None:
+            normalize = recorded or ("none" if np.dtype(input_dtype).kind in "iu" else "unit")
+        return load_dataset(self.data, input_shape=input_shape, normalize=normalize,
+                            samples=self.samples, input_dtype=input_dtype)
+
+    def load_for(self, model: dict) -> tuple[np.ndarray, np.ndarray]:
+        """The test split for an image's ``model`` record (input shape, dtype, normalisation)."""
+        return self.load(model["input_shape"], input_dtype=model.get("input_dtype", "float32"),
+                         recorded=model.get("normalize"))
 
 
 def load_dataset(
@@ -80,6 +94,7 @@ def load_dataset(
     split: str = "test",
     normalize: str = "unit",
     samples: int | None = None,
+    input_dtype: str = "float32",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Load labelled samples named by ``spec``, normalised and shaped for a model input.
 
@@ -90,7 +105,11 @@ def load_dataset(
     ``"train"``; ``normalize`` is a spec of host.data.normalize (``unit`` gives [0, 1]);
     ``samples=N`` keeps the first N samples (1 <= N <= available).
 
-    Returns ``(x, y)``: x float32 [N, *input_shape[1:]], y int64 [N] labels.
+    ``input_dtype`` is the model input's element type: a float type receives the normalised
+    values; an integer type (token ids of an Embedding) receives the stored values unchanged,
+    which must be integers in its range, and takes only ``normalize="none"``.
+
+    Returns ``(x, y)``: x [N, *input_shape[1:]] in ``input_dtype``, y int64 [N] labels.
     Raises FlipLabError for any bad spec, file, key, shape or count.
     """
     normalization = parse_normalization(normalize)
@@ -110,9 +129,27 @@ def load_dataset(
             f"{raw.name} has samples of shape {_fmt(x.shape[1:])} ({per_sample} values) but the "
             f"model input {_fmt(input_shape)} needs {_fmt(target)} ({wanted} values) per sample"
         )
-    values = normalization.apply(x, raw.full_scale, source=raw.name)
-    out = np.ascontiguousarray(values.reshape((len(y), *target)), dtype=np.float32)
+    dtype = np.dtype(input_dtype)
+    if dtype.kind in "iu":
+        values = _as_integer_input(x, dtype, normalization.spec, raw.name)
+    else:
+        values = normalization.apply(x, raw.full_scale, source=raw.name)
+    out = np.ascontiguousarray(values.reshape((len(y), *target)), dtype=dtype)
     return out, np.ascontiguousarray(y, dtype=np.int64)
+
+
+def _as_integer_input(x: np.ndarray, dtype: np.dtype, normalize: str, name: str) -> np.ndarray:
+    """Stored samples passed unchanged to an integer model input (e.g. int64 token ids)."""
+    if normalize != "none":
+        raise FlipLabError(f"the model's input is {dtype} (e.g. token ids), fed the stored values "
+                           f"unchanged; normalize {normalize!r} does not apply, use 'none'")
+    if x.size and (not np.all(np.isfinite(x)) or np.any(x != np.round(x))):
+        raise FlipLabError(f"{name}: the model's input is {dtype} but the samples are not integers")
+    info = np.iinfo(dtype)
+    if x.size and (float(np.min(x)) < info.min or float(np.max(x)) > info.max):
+        raise FlipLabError(f"{name}: values span [{np.min(x):g}, {np.max(x):g}], outside "
+                           f"the {dtype} range of the model's input")
+    return x
 
 
 def read_split(spec: str, *, split: str = "test") -> RawSplit:

@@ -98,6 +98,7 @@ class OnnxExecutor(Executor):
                                f"{' or '.join(STRATEGIES)}")
         self.strategy, self.threads = strategy, threads
         self.input_name, self.output_name = input_name, output_name
+        self.batch = fixed_batch(graph, input_name)
         self._names = list(specs)
         try:
             if strategy == "session":
@@ -109,7 +110,7 @@ class OnnxExecutor(Executor):
         except (ort.capi.onnxruntime_pybind11_state.Fail,
                 ort.capi.onnxruntime_pybind11_state.InvalidGraph,
                 ort.capi.onnxruntime_pybind11_state.InvalidArgument) as exc:
-            raise FlipLabError(f"onnxruntime refused the model: {str(exc).splitlines()[0]}") from None
+            raise FlipLabError(f"onnxruntime refused the model: {ort_reason(exc)}") from None
 
     @classmethod
     def for_image(cls, image: Image, *, strategy: str | None = None,
@@ -138,13 +139,40 @@ class OnnxExecutor(Executor):
             sess, extra = self.session(weights), {}
         else:
             sess, extra = self._session, {n: weights[n] for n in self._names}
+        batch_size = self.batch or batch_size
         outs = []
         for i in range(0, len(x), batch_size):
+            chunk = x[i:i + batch_size]
+            if self.batch and len(chunk) < self.batch:  # pad the last chunk, drop the padding
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch - len(chunk), 0)])
             try:
-                outs.append(sess.run([self.output_name],
-                                     {self.input_name: x[i:i + batch_size], **extra})[0])
+                out = sess.run([self.output_name], {self.input_name: chunk, **extra})[0]
             except (ort.capi.onnxruntime_pybind11_state.InvalidArgument,
                     ort.capi.onnxruntime_pybind11_state.Fail) as exc:
                 raise FlipLabError(f"onnxruntime could not run the data through the model: "
-                                   f"{str(exc).splitlines()[0]}") from None
+                                   f"{ort_reason(exc)}") from None
+            outs.append(out[:len(x) - i])
         return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
+
+
+def ort_reason(exc: Exception) -> str:
+    """onnxruntime's whole message on one line (its reason is often on the second line,
+    e.g. "index: 0 Got: 10 Expected: 1")."""
+    return " ".join(str(exc).split())
+
+
+def fixed_batch(graph: onnx.ModelProto, input_name: str) -> int | None:
+    """The batch size a model fixes in its data input's first dimension (None: symbolic).
+
+    Such a model is run in chunks of that batch, the last one padded with copies of its last
+    sample and the padding's outputs dropped. The graph is not relaxed to a symbolic batch: its
+    exporter may have baked the batch into constants too (a legacy export's flatten is
+    ``Reshape(x, [1, -1])``), so chunks are the only way that always computes what the model
+    computes.
+    """
+    for value in graph.graph.input:
+        if value.name == input_name:
+            dims = value.type.tensor_type.shape.dim
+            if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0:
+                return int(dims[0].dim_value)
+    return None

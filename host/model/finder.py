@@ -16,7 +16,12 @@ Add            a per-channel constant added to the output of one of the layers a
 
 An initializer reaches its layer directly or through Identity nodes, at most one
 DequantizeLinear (QDQ: the stored integers are the weight) or at most one binarizer (QONNX
-BipolarQuant or ONNX Sign: the layer consumes sign(weight)).
+BipolarQuant or ONNX Sign: the layer consumes sign(weight)), and through *view* ops that move
+values without computing new ones (Slice, Split, Concat, Transpose, Reshape, Squeeze,
+Unsqueeze: torch's default exporter slices and re-concatenates the stacked LSTM/GRU gates this
+way). The weight is the initializer; the view chain stays in the graph, and the layer's
+output-channel axis is mapped back through it to an axis of the stored tensor (None when a
+Reshape or a non-constant axis list hides it).
 """
 
 from __future__ import annotations
@@ -93,6 +98,9 @@ _ADD_SLOT = 1000
 
 _QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 
+#: Ops that only rearrange their data input(s) (every input of Concat, input 0 of the others).
+VIEW_OPS = frozenset({"Slice", "Split", "Concat", "Transpose", "Reshape", "Squeeze", "Unsqueeze"})
+
 #: Ops that read only a tensor's shape, never its values.
 _SHAPE_READERS = frozenset({"Shape", "Size"})
 
@@ -125,6 +133,76 @@ def looks_like_weight(shape: tuple[int, ...]) -> bool:
     return sum(1 for size in shape if size > 1) >= 2
 
 
+def _axes(graph: onnx.GraphProto, node: onnx.NodeProto) -> list[int] | None:
+    """The ``axes`` of a Squeeze/Unsqueeze (attribute before opset 13, input after), or None."""
+    for attribute in node.attribute:
+        if attribute.name == "axes":
+            return [int(a) for a in helper.get_attribute_value(attribute)]
+    if len(node.input) > 1 and node.input[1]:
+        axes = constant_array(graph, node.input[1])
+        return None if axes is None else [int(a) for a in np.ravel(axes)]
+    return None
+
+
+def _view_ndim(graph: onnx.GraphProto, node: onnx.NodeProto, ndim: int | None) -> int | None:
+    """Rank of a view op's output given its data input's rank (None: unknown)."""
+    if ndim is None:
+        return None
+    if node.op_type in ("Unsqueeze", "Squeeze"):
+        axes = _axes(graph, node)
+        if axes is None:
+            return None
+        return ndim + len(axes) if node.op_type == "Unsqueeze" else ndim - len(axes)
+    if node.op_type == "Reshape":
+        shape = constant_array(graph, node.input[1])
+        return None if shape is None else int(np.size(shape))
+    return ndim
+
+
+def _axis_back(graph: onnx.GraphProto, node: onnx.NodeProto, axis: int | None,
+               ndim_in: int | None) -> int | None:
+    """The input axis of a view op that becomes output ``axis`` (None: no single one)."""
+    if axis is None or ndim_in is None:
+        return None
+    if node.op_type in ("Slice", "Split", "Concat"):
+        return axis
+    if node.op_type == "Transpose":
+        perm = None
+        for attribute in node.attribute:
+            if attribute.name == "perm":
+                perm = [int(p) for p in helper.get_attribute_value(attribute)]
+        perm = perm or list(reversed(range(ndim_in)))
+        return perm[axis] if axis < len(perm) else None
+    if node.op_type in ("Unsqueeze", "Squeeze"):
+        axes = _axes(graph, node)
+        if axes is None:
+            return None
+        if node.op_type == "Unsqueeze":
+            ndim_out = ndim_in + len(axes)
+            inserted = {a + ndim_out if a < 0 else a for a in axes}
+            return None if axis in inserted else axis - sum(1 for a in inserted if a < axis)
+        removed = sorted(a + ndim_in if a < 0 else a for a in axes)
+        for a in removed:
+            if a <= axis:
+                axis += 1
+        return axis
+    return None  # Reshape: the axes do not carry over
+
+
+def _channel_axis(graph: onnx.GraphProto, views: tuple[onnx.NodeProto, ...], ndim: int,
+                  layer: onnx.NodeProto, rule: "AxisRule") -> int | None:
+    """The stored tensor's channel axis: the layer's, mapped back through the view chain."""
+    ranks = [ndim]
+    for view in views:
+        ranks.append(_view_ndim(graph, view, ranks[-1]))
+    if ranks[-1] is None:
+        return None
+    axis = rule(layer, ranks[-1])
+    for view, rank in zip(reversed(views), reversed(ranks[:-1])):
+        axis = _axis_back(graph, view, axis, rank)
+    return axis
+
+
 @dataclass(frozen=True)
 class WeightUse:
     """One path from a stored tensor to a layer input."""
@@ -135,6 +213,7 @@ class WeightUse:
     channel_axis: int | None
     dequantize: onnx.NodeProto | None
     binarizer: onnx.NodeProto | None
+    views: tuple[onnx.NodeProto, ...] = ()  # Slice/Concat/Transpose… between tensor and layer
 
 
 @dataclass(frozen=True)
@@ -204,22 +283,34 @@ class _Tracer:
         values: np.ndarray,
         dq: onnx.NodeProto | None = None,
         binarizer: onnx.NodeProto | None = None,
+        views: tuple[onnx.NodeProto, ...] = (),
     ) -> Iterator[tuple[str, object]]:
         """Yield ("weight", WeightUse) and ("other", (node, index, dq)) for the readers of
-        ``name``, following DequantizeLinear, binarizers and Identity toward the layers."""
+        ``name``, following DequantizeLinear, binarizers, Identity and view ops toward the
+        layers."""
         for node, index in self.readers.get(name, []):
             slots = WEIGHT_SLOTS.get(node.op_type) if is_default_domain(node) else None
             if slots and index in slots and not (node.op_type == "MatMul" and self._both_constant(node)):
                 role, axis_rule = slots[index]
-                yield "weight", WeightUse(node, index, role, axis_rule(node, values.ndim), dq, binarizer)
+                axis = _channel_axis(self.graph, views, values.ndim, node, axis_rule)
+                yield "weight", WeightUse(node, index, role, axis, dq, binarizer, views)
             elif node.op_type == "DequantizeLinear" and index == 0 and dq is None and binarizer is None:
-                yield from self.walk(node.output[0], values, node, binarizer)
+                yield from self.walk(node.output[0], values, node, binarizer, views)
             elif is_binarizer(node) and index == 0 and binarizer is None:
-                yield from self.walk(node.output[0], values, dq, node)
+                yield from self.walk(node.output[0], values, dq, node, views)
             elif node.op_type == "Identity" and is_default_domain(node):
-                yield from self.walk(node.output[0], values, dq, binarizer)
+                yield from self.walk(node.output[0], values, dq, binarizer, views)
+            elif self._is_view(node, index) and node not in views:
+                for output in node.output:
+                    yield from self.walk(output, values, dq, binarizer, views + (node,))
             else:
                 yield "other", (node, index, dq)
+
+    def _is_view(self, node: onnx.NodeProto, index: int) -> bool:
+        """A view op reading the walked tensor as data (not as its shape, axes or bounds)."""
+        if node.op_type not in VIEW_OPS or not is_default_domain(node):
+            return False
+        return node.op_type == "Concat" or index == 0
 
     def _both_constant(self, node: onnx.NodeProto) -> bool:
         return all(name in self.initializers for name in node.input)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 import numpy as np
@@ -10,6 +11,34 @@ from onnx import helper, numpy_helper
 
 #: Domains of the QONNX / FINN custom ops (both spellings are in use).
 QONNX_DOMAINS = frozenset({"qonnx.custom_op.general", "finn.custom_op.general", "finn"})
+
+
+#: Model metadata key under which the passes record the bit width a model declares for an
+#: integer weight narrower than its ONNX dtype (a JSON object {tensor name: bits}).
+DECLARED_BITS_KEY = "fliplab.declared_bits"
+
+
+def declared_bits(model: onnx.ModelProto) -> dict[str, int]:
+    """{tensor name: bits} the model declares for integer weights narrower than their dtype."""
+    for entry in model.metadata_props:
+        if entry.key == DECLARED_BITS_KEY:
+            return {name: int(bits) for name, bits in json.loads(entry.value).items()}
+    return {}
+
+
+def record_declared_bits(model: onnx.ModelProto, bits: dict[str, int]) -> None:
+    """Add ``bits`` ({tensor name: bits}) to the model's declared widths (in place)."""
+    merged = {**declared_bits(model), **bits}
+    kept = [entry for entry in model.metadata_props if entry.key != DECLARED_BITS_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = DECLARED_BITS_KEY, json.dumps(merged, sort_keys=True)
+
+
+def is_qonnx_quant(node: onnx.NodeProto) -> bool:
+    """True for a QONNX Quant node (any of its domains)."""
+    return node.op_type == "Quant" and node.domain in QONNX_DOMAINS
 
 
 def is_default_domain(node: onnx.NodeProto) -> bool:

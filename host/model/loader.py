@@ -6,14 +6,18 @@ import fnmatch
 import os
 from collections.abc import Iterable
 
+import numpy as np
 import onnx
+from onnx import helper
 
 from host.errors import FlipLabError
 from host.model.finder import FoundWeight, find_weights, is_qoperator
-from host.model.graph import QONNX_DOMAINS, is_bipolar_quant
+from host.model.graph import QONNX_DOMAINS, declared_bits, is_bipolar_quant, is_qonnx_quant
 from host.model.passes import (
     bypass_weight_binarizers,
+    drop_initializer_inputs,
     fold_constant_quantize,
+    fold_weight_quant,
     lower_bipolar_quant,
     name_unnamed_nodes,
     promote_weight_constants,
@@ -33,10 +37,10 @@ def _refuse_unsupported_ops(model: onnx.ModelProto) -> None:
                 f"QOperator-format model (node {node.name!r} is {node.op_type}); "
                 f"export it in QDQ format (QuantizeLinear/DequantizeLinear) instead"
             )
-        if node.domain in QONNX_DOMAINS and not is_bipolar_quant(node):
+        if node.domain in QONNX_DOMAINS and not (is_bipolar_quant(node) or is_qonnx_quant(node)):
             raise FlipLabError(
                 f"QONNX op {node.op_type} (node {node.name!r}) is not supported; "
-                f"of the QONNX ops only BipolarQuant is read"
+                f"of the QONNX ops only Quant (on weights) and BipolarQuant are read"
             )
 
 
@@ -44,6 +48,18 @@ def _dim(dim: onnx.TensorShapeProto.Dimension) -> int | str:
     if dim.HasField("dim_value"):
         return int(dim.dim_value)
     return dim.dim_param or "?"
+
+
+def _input_dtype(value: onnx.ValueInfoProto) -> str:
+    """numpy name of a graph input's element type (float32 when the model leaves it out)."""
+    elem_type = value.type.tensor_type.elem_type
+    if not elem_type:
+        return "float32"
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
+    except (KeyError, TypeError):
+        raise FlipLabError(f"the model's data input {value.name!r} has element type "
+                           f"{onnx.TensorProto.DataType.Name(elem_type)}, which FlipLab cannot feed") from None
 
 
 def _data_input(model: onnx.ModelProto, weight_names: set[str]) -> onnx.ValueInfoProto:
@@ -75,8 +91,12 @@ def _binarize_matches(tensors: list[WeightTensor], patterns: Iterable[str]) -> N
             tensor.binarized = True
 
 
-def _weight_tensor(weight: FoundWeight) -> WeightTensor:
+def _weight_tensor(weight: FoundWeight, bits: int | None) -> WeightTensor:
+    """``bits``: the width the model declares for integer codes narrower than their dtype."""
     use = weight.first
+    quant = weight.quant
+    if quant is not None:
+        quant = {**quant, "bits": bits or weight.values.dtype.itemsize * 8}
     return WeightTensor(
         name=weight.name,
         layer=use.layer.name,
@@ -84,7 +104,7 @@ def _weight_tensor(weight: FoundWeight) -> WeightTensor:
         role=use.role,
         values=weight.values,
         channel_axis=use.channel_axis,
-        quant=weight.quant,
+        quant=quant,
         binarized=use.binarizer is not None,
     )
 
@@ -109,9 +129,11 @@ def load_model(path: str | os.PathLike, *, binarize: Iterable[str] = ()) -> Weig
     patterns = [binarize] if isinstance(binarize, str) else list(binarize)
     model = read_onnx(path)
     _refuse_unsupported_ops(model)
+    model = drop_initializer_inputs(model)
     model = name_unnamed_nodes(model)
     model = promote_weight_constants(model)
     model = fold_constant_quantize(model)
+    model = fold_weight_quant(model)
     found = find_weights(model)
     binarizers = [node.name for weight in found for node in weight.binarizers]
     model = bypass_weight_binarizers(model, binarizers)
@@ -121,7 +143,8 @@ def load_model(path: str | os.PathLike, *, binarize: Iterable[str] = ()) -> Weig
     model = remove_weights(model, names)
     if not model.graph.output:
         raise FlipLabError("the model has no output")
-    tensors = [_weight_tensor(weight) for weight in found]
+    widths = declared_bits(model)
+    tensors = [_weight_tensor(weight, widths.get(weight.name)) for weight in found]
     _binarize_matches(tensors, patterns)
     return WeightSet(
         tensors=tensors,
@@ -129,4 +152,5 @@ def load_model(path: str | os.PathLike, *, binarize: Iterable[str] = ()) -> Weig
         input_name=data_input.name,
         input_shape=[_dim(dim) for dim in data_input.type.tensor_type.shape.dim],
         output_name=model.graph.output[0].name,
+        input_dtype=_input_dtype(data_input),
     )

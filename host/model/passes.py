@@ -2,13 +2,21 @@
 
 Applied by :func:`host.model.load_model` in this order:
 
-1. :func:`name_unnamed_nodes` gives every node a stable name (the layer names).
-2. :func:`promote_weight_constants` turns Constant nodes on weight paths into initializers.
-3. :func:`fold_constant_quantize` folds QuantizeLinear [→ Clip] of a constant (QCDQ) into an
-   integer initializer, so the stored integers are the codes.
-4. :func:`bypass_weight_binarizers` removes Sign / BipolarQuant between a weight and its layer.
-5. :func:`lower_bipolar_quant` rewrites BipolarQuant on activations in standard ONNX ops.
-6. :func:`remove_weights` takes the weight initializers out, leaving a value_info for each.
+1. :func:`drop_initializer_inputs` takes initializers out of ``graph.input`` (their defaults
+   are the constants FlipLab stores or keeps).
+2. :func:`name_unnamed_nodes` gives every node a stable name (the layer names).
+3. :func:`promote_weight_constants` turns Constant nodes on weight paths into initializers.
+4. :func:`fold_constant_quantize` folds QuantizeLinear [→ Clip] of a constant (QCDQ) into an
+   integer initializer, so the stored integers are the codes; Clip bounds narrower than the
+   dtype declare the width (brevitas's 4-bit weights: int8 codes clipped to [-7, 7]).
+5. :func:`fold_weight_quant` turns QONNX ``Quant`` of a constant into integer codes of the
+   declared bit width and a DequantizeLinear (QDQ).
+6. :func:`bypass_weight_binarizers` removes Sign / BipolarQuant between a weight and its layer.
+7. :func:`lower_bipolar_quant` rewrites BipolarQuant on activations in standard ONNX ops.
+8. :func:`remove_weights` takes the weight initializers out, leaving a value_info for each.
+
+The width a model declares for integer codes narrower than their ONNX dtype is recorded in the
+model's metadata (``host.model.graph.DECLARED_BITS_KEY``) and read by the weight finder.
 """
 
 from __future__ import annotations
@@ -35,8 +43,30 @@ from host.model.graph import (
     fresh_name,
     is_bipolar_quant,
     is_default_domain,
+    is_qonnx_quant,
+    record_declared_bits,
     used_names,
 )
+from host.errors import FlipLabError
+
+
+def drop_initializer_inputs(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Remove from ``graph.input`` the entries that are also initializers.
+
+    ONNX allows an initializer to be listed as a graph input (its value is then a default the
+    caller may override; brevitas's QCDQ export lists the Clip bounds and biases this way).
+    FlipLab never overrides them: they are constants, and only the data input stays an input.
+    Models of IR version < 4 must list every initializer as an input and are left as they are.
+    """
+    result = copy_model(model)
+    if result.ir_version < 4:
+        return result
+    graph = result.graph
+    constants = {tensor.name for tensor in graph.initializer}
+    kept = [value for value in graph.input if value.name not in constants]
+    del graph.input[:]
+    graph.input.extend(kept)
+    return result
 
 
 def name_unnamed_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -122,6 +152,7 @@ def fold_constant_quantize(model: onnx.ModelProto) -> onnx.ModelProto:
     maybe_unused: set[str] = set()
     renames: dict[str, str] = {}
     new_initializers = []
+    declared: dict[str, int] = {}
     all_nodes = list(graph.node)  # keeps the node wrappers alive, so id() is stable
     for node in all_nodes:
         if node.op_type != "QuantizeLinear" or not is_default_domain(node):
@@ -132,7 +163,7 @@ def fold_constant_quantize(model: onnx.ModelProto) -> onnx.ModelProto:
         params = {name: constant_array(graph, name) for name in node.input[1:] if name}
         if any(value is None for value in params.values()):
             continue
-        chain = [node]
+        chain, bounds = [node], {}
         next_readers = readers.get(node.output[0], [])
         if len(next_readers) == 1 and next_readers[0][0].op_type == "Clip":
             clip = next_readers[0][0]
@@ -148,6 +179,9 @@ def fold_constant_quantize(model: onnx.ModelProto) -> onnx.ModelProto:
         name = source.name if sole_reader else chain[-1].output[0]
         renames[chain[-1].output[0]] = name
         new_initializers.append(numpy_helper.from_array(np.asarray(codes), name))
+        width = _clip_bits(bounds, np.asarray(codes).dtype) if len(chain) == 2 else None
+        if width is not None:
+            declared[name] = width
         removed_nodes.update(id(n) for n in chain)
         maybe_unused.update(n for link in chain for n in link.input[1:] if n)
         if sole_reader:
@@ -170,6 +204,151 @@ def fold_constant_quantize(model: onnx.ModelProto) -> onnx.ModelProto:
     for value in stale:
         graph.value_info.remove(value)
     drop_stale_value_info(graph)
+    if declared:
+        record_declared_bits(result, declared)
+    return result
+
+
+def _clip_bits(bounds: dict[str, np.ndarray], dtype: np.dtype) -> int | None:
+    """The narrowest two's-complement (or unsigned) width holding the Clip range, when it is
+    narrower than ``dtype``; else None."""
+    values = [np.ravel(v) for v in bounds.values()]
+    if len(values) != 2 or any(v.size != 1 for v in values) or dtype.kind not in "iu":
+        return None
+    lo, hi = sorted(float(v[0]) for v in values)
+    for bits in range(2, dtype.itemsize * 8):
+        if dtype.kind == "i" and -(2 ** (bits - 1)) <= lo and hi <= 2 ** (bits - 1) - 1:
+            return bits
+        if dtype.kind == "u" and 0 <= lo and hi <= 2 ** bits - 1:
+            return bits
+    return None
+
+
+#: QONNX Quant rounding modes (attribute ``rounding_mode``) as numpy functions.
+_ROUNDING = {"ROUND": np.round, "ROUND_TO_ZERO": np.trunc, "CEIL": np.ceil, "FLOOR": np.floor}
+
+
+def _qonnx_attribute(node: onnx.NodeProto, name: str, default):
+    for attribute in node.attribute:
+        if attribute.name == name:
+            value = helper.get_attribute_value(attribute)
+            return value.decode() if isinstance(value, bytes) else value
+    return default
+
+
+def _quant_codes(node: onnx.NodeProto, x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray,
+                 bits: int) -> np.ndarray:
+    """QONNX Quant's integer levels: clip(round(x / scale + zero_point), min, max), with
+    min/max from the bit width, ``signed`` and ``narrow`` (QONNX's definition)."""
+    signed, narrow = int(_qonnx_attribute(node, "signed", 1)), int(_qonnx_attribute(node, "narrow", 0))
+    mode = str(_qonnx_attribute(node, "rounding_mode", "ROUND")).upper()
+    if mode not in _ROUNDING:
+        raise FlipLabError(f"QONNX Quant node {node.name!r}: rounding_mode {mode!r} is not supported")
+    lo = -(2 ** (bits - 1)) + narrow if signed else 0
+    hi = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1 - narrow
+    levels = _ROUNDING[mode](x.astype(np.float64) / scale + zero_point)
+    return np.clip(levels, lo, hi).astype(np.int8 if signed else np.uint8)
+
+
+def _aligned(array: np.ndarray, x: np.ndarray, node: onnx.NodeProto) -> np.ndarray:
+    """A Quant parameter with x's rank (numpy broadcasting: leading axes of size 1)."""
+    if array.ndim > x.ndim or np.broadcast_shapes(array.shape, x.shape) != x.shape:
+        raise FlipLabError(f"QONNX Quant node {node.name!r}: parameter shape {list(array.shape)} "
+                           f"does not broadcast to the weight's {list(x.shape)}")
+    return array.reshape((1,) * (x.ndim - array.ndim) + array.shape)
+
+
+def _per_axis(array: np.ndarray, node: onnx.NodeProto, what: str) -> tuple[np.ndarray, int | None]:
+    """A Quant parameter broadcast against the weight as DequantizeLinear's 1-D form and axis."""
+    long = [axis for axis, size in enumerate(array.shape) if size > 1]
+    if not long:
+        return np.ravel(array)[:1].reshape(()), None
+    if len(long) > 1:
+        raise FlipLabError(f"QONNX Quant node {node.name!r}: {what} varies along several axes; "
+                           f"only per-tensor and per-channel quantization are read")
+    return np.ravel(array), long[0]
+
+
+def fold_weight_quant(model: onnx.ModelProto) -> onnx.ModelProto:
+    """QONNX ``Quant(x, scale, zero_point, bit_width)`` of a float initializer → integer codes
+    (int8, or uint8 when unsigned; the declared width recorded) → DequantizeLinear.
+
+    The codes follow QONNX's definition (``_quant_codes``); DequantizeLinear computes
+    ``(codes - zero_point) * scale``, Quant's output, exactly. The codes take the initializer's
+    name when nothing else read it, else the Quant's output name.
+
+    Raises:
+        FlipLabError: a Quant of a constant whose parameters are not constants, whose bit width
+            exceeds 8 or is not an integer, whose zero point is not an integer, or whose scale
+            varies along several axes; a Quant on an activation (not a stored weight).
+    """
+    result = copy_model(model)
+    graph = result.graph
+    if not any(is_qonnx_quant(node) for node in graph.node):
+        return result
+    readers = consumers(graph)
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    taken = used_names(graph)
+    nodes, declared, new_initializers, maybe_unused = [], {}, [], set()
+    for node in graph.node:
+        if not is_qonnx_quant(node):
+            nodes.append(node)
+            continue
+        source = initializers.get(node.input[0])
+        if source is None:
+            raise FlipLabError(
+                f"QONNX Quant node {node.name!r} quantizes an activation, which is not supported; "
+                f"export the model with brevitas's export_onnx_qcdq (QuantizeLinear/DequantizeLinear)")
+        params = [constant_array(graph, name) for name in node.input[1:4]]
+        if len(params) != 3 or any(p is None for p in params):
+            raise FlipLabError(f"QONNX Quant node {node.name!r}: scale, zero point and bit width "
+                               f"must be constants")
+        scale, zero_point, bit_width = (np.asarray(p, dtype=np.float64) for p in params)
+        bits = float(np.ravel(bit_width)[0])
+        if bit_width.size != 1 or bits != int(bits) or not 2 <= bits <= 8:
+            raise FlipLabError(f"QONNX Quant node {node.name!r}: bit width {bits:g} is not an "
+                               f"integer from 2 to 8; FlipLab reads weights of at most 8 bits")
+        if np.any(zero_point != np.round(zero_point)):
+            raise FlipLabError(f"QONNX Quant node {node.name!r}: the zero point is not an integer")
+        x = numpy_helper.to_array(source)
+        codes = _quant_codes(node, x, scale, zero_point, int(bits))
+        scale_1d, axis = _per_axis(_aligned(scale, x, node), node, "scale")
+        zp_1d, zp_axis = _per_axis(_aligned(zero_point, x, node), node, "zero point")
+        if zp_axis is not None and axis is not None and zp_axis != axis:
+            raise FlipLabError(f"QONNX Quant node {node.name!r}: scale and zero point vary along "
+                               f"different axes")
+        axis = axis if axis is not None else zp_axis
+        shape = () if axis is None else (x.shape[axis],)
+        scale_1d = np.broadcast_to(scale_1d, shape).astype(x.dtype)
+        zp_1d = np.broadcast_to(zp_1d, shape).astype(codes.dtype)
+        sole_reader = len(readers.get(source.name, [])) == 1
+        name = source.name if sole_reader else fresh_name(node.output[0] + "_codes", taken)
+        scale_name = fresh_name(f"{node.name}/scale", taken)
+        zp_name = fresh_name(f"{node.name}/zero_point", taken)
+        new_initializers += [numpy_helper.from_array(codes, name),
+                             numpy_helper.from_array(np.ascontiguousarray(scale_1d), scale_name),
+                             numpy_helper.from_array(np.ascontiguousarray(zp_1d), zp_name)]
+        extra = {} if axis is None else {"axis": axis}
+        nodes.append(helper.make_node("DequantizeLinear", [name, scale_name, zp_name],
+                                      [node.output[0]], name=node.name, **extra))
+        declared[name] = int(bits)
+        maybe_unused.update(n for n in node.input[1:] if n)
+        if sole_reader:
+            maybe_unused.add(source.name)
+    if default_opset(result) < 13 and any("axis" in [a.name for a in n.attribute] for n in nodes
+                                           if n.op_type == "DequantizeLinear"):
+        raise FlipLabError("QONNX Quant per channel needs ONNX opset 13 or newer for "
+                           "DequantizeLinear's axis; re-export with opset >= 13")
+    replaced = {tensor.name for tensor in new_initializers}
+    survivors = [t for t in graph.initializer if t.name not in replaced]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.initializer[:]
+    graph.initializer.extend(survivors + new_initializers)
+    drop_unused_initializers(graph, maybe_unused - replaced)
+    drop_stale_value_info(graph)
+    drop_unused_opsets(result, QONNX_DOMAINS)
+    record_declared_bits(result, declared)
     return result
 
 

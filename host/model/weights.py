@@ -57,6 +57,8 @@ class WeightSet:
         input_name: the model's one data input.
         input_shape: its shape; symbolic dimensions are strings ("batch"), unknown ones "?".
         output_name: the model's first output.
+        input_dtype: numpy name of the data input's element type ("float32"; "int64" for
+            token ids): the dtype the data is passed in.
     """
 
     tensors: list[WeightTensor]
@@ -64,6 +66,7 @@ class WeightSet:
     input_name: str
     input_shape: list[int | str]
     output_name: str
+    input_dtype: str = "float32"
 
     def __getitem__(self, name: str) -> WeightTensor:
         """The weight tensor called ``name`` (KeyError if there is none)."""

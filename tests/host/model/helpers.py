@@ -103,3 +103,14 @@ def _one_line(error: pytest.ExceptionInfo) -> str:
     message = str(error.value)
     assert "\n" not in message and message
     return message
+
+
+def _quant_model(w, scale, zero_point, bits, *, signed=1, narrow=0, x_shape=("N", 4)):
+    nodes = [helper.make_node("Quant", ["w", "s", "z", "b"], ["wq"], name="quant",
+                              domain="qonnx.custom_op.general", signed=signed, narrow=narrow,
+                              rounding_mode="ROUND"),
+             helper.make_node("MatMul", ["x", "wq"], ["y"], name="fc")]
+    inits = [_init("w", w), _init("s", np.asarray(scale, np.float32)),
+             _init("z", np.asarray(zero_point, np.float32)), _init("b", np.float32(bits))]
+    return _model(nodes, [_f32("x", list(x_shape))], [_f32("y", ["N", w.shape[1]])], inits,
+                  opset=13, domains=["qonnx.custom_op.general"])

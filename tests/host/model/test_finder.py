@@ -148,11 +148,11 @@ def test_constant_node_weight_is_found(tmp_path, rng):
 def test_refuses_weight_read_by_unsupported_op(tmp_path, rng):
     model = _model(
         [helper.make_node("Transpose", ["w"], ["wt"], name="tr"),
-         helper.make_node("MatMul", ["x", "wt"], ["y"], name="fc")],
+         helper.make_node("Einsum", ["x", "wt"], ["y"], name="ein", equation="nk,kj->nj")],
         [_f32("x", ["N", 4])], [_f32("y", ["N", 3])],
         [_init("w", rng.normal(size=(3, 4)).astype(np.float32))],
     )
-    with pytest.raises(FlipLabError, match=r"'w' \[3, 4\] looks like a weight .* Transpose node 'tr'") as error:
+    with pytest.raises(FlipLabError, match=r"'w' \[3, 4\] looks like a weight .* Einsum node 'ein'") as error:
         load_model(_save(model, tmp_path / "t.onnx"))
     _one_line(error)
 
@@ -217,10 +217,10 @@ def test_refuses_weight_like_constant_node_read_by_unsupported_op(tmp_path, rng)
     model = _model(
         [helper.make_node("Constant", [], ["w"], value=w, name="w_const"),
          helper.make_node("Transpose", ["w"], ["wt"], name="tr"),
-         helper.make_node("MatMul", ["x", "wt"], ["y"], name="fc")],
+         helper.make_node("Einsum", ["x", "wt"], ["y"], name="ein", equation="nk,kj->nj")],
         [_f32("x", ["N", 4])], [_f32("y", ["N", 3])],
     )
-    with pytest.raises(FlipLabError, match="'w' .* Transpose node 'tr'"):
+    with pytest.raises(FlipLabError, match="'w' .* Einsum node 'ein'"):
         load_model(_save(model, tmp_path / "t.onnx"))
 
 
@@ -251,3 +251,44 @@ def test_channel_axis_indexes_the_output_features(tmp_path_factory, trans_b, bat
     changed = _run(with_weights_as_initializers(ws.graph, {"w": cut}), {"x": x})
     np.testing.assert_array_equal(changed[:, : n - 1], baseline[:, : n - 1])
     np.testing.assert_array_equal(changed[:, n - 1], 0.0)
+
+
+def test_weight_through_a_view_chain_is_the_initializer(tmp_path, rng):
+    """W [3, 4] -> Transpose -> MatMul B [4, 3]: the layer's output channels are B's last axis,
+    which is axis perm[1] = 0 of the stored W; the Transpose stays in the graph."""
+    model = _model(
+        [helper.make_node("Transpose", ["w"], ["wt"], name="tr", perm=[1, 0]),
+         helper.make_node("MatMul", ["x", "wt"], ["y"], name="fc")],
+        [_f32("x", ["N", 4])], [_f32("y", ["N", 3])],
+        [_init("w", rng.normal(size=(3, 4)).astype(np.float32))],
+    )
+    ws = load_model(_save(model, tmp_path / "t.onnx"))
+    [w] = ws.tensors
+    assert (w.name, w.layer, w.role, w.channel_axis) == ("w", "fc", "weight", 0)
+    assert [node.op_type for node in ws.graph.graph.node] == ["Transpose", "MatMul"]
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(_run_reinserted(ws, x)[0], _run(model, {"x": x}))
+
+
+def test_stacked_gates_sliced_and_unsqueezed_into_a_recurrent_layer(tmp_path, rng):
+    """torch's default exporter: W [3H, I] -> Slice (two pieces) -> Concat -> Unsqueeze(0) ->
+    GRU W [1, 3H, I]. The gate axis 1 of the GRU input is axis 0 of the stored tensor."""
+    hidden, features = 2, 3
+    w = rng.normal(size=(3 * hidden, features)).astype(np.float32)
+    r = rng.normal(size=(1, 3 * hidden, hidden)).astype(np.float32)
+    ints = lambda name, v: _init(name, np.array(v, np.int64))  # noqa: E731
+    model = _model(
+        [helper.make_node("Slice", ["w", "s0", "e0", "ax"], ["w_a"], name="slice_a"),
+         helper.make_node("Slice", ["w", "e0", "e1", "ax"], ["w_b"], name="slice_b"),
+         helper.make_node("Concat", ["w_b", "w_a"], ["w_cat"], name="cat", axis=0),
+         helper.make_node("Unsqueeze", ["w_cat", "zero"], ["w_3d"], name="unsq"),
+         helper.make_node("GRU", ["x", "w_3d", "r"], ["y"], name="gru", hidden_size=hidden)],
+        [_f32("x", [4, "N", features])], [_f32("y", [4, 1, "N", hidden])],
+        [_init("w", w), _init("r", r), ints("s0", [0]), ints("e0", [hidden]),
+         ints("e1", [3 * hidden]), ints("ax", [0]), ints("zero", [0])],
+    )
+    ws = load_model(_save(model, tmp_path / "gru.onnx"))
+    assert [(t.name, t.role, t.channel_axis) for t in ws.tensors] == [
+        ("w", "weight", 0), ("r", "recurrence", 1)]
+    x = rng.normal(size=(4, 5, features)).astype(np.float32)
+    np.testing.assert_allclose(_run_reinserted(ws, x)[0], _run(model, {"x": x}), rtol=1e-6)

@@ -157,12 +157,13 @@ def test_refuses_qoperator_models(tmp_path, rng):
 
 def test_refuses_unsupported_qonnx_op(tmp_path):
     model = _model(
-        [helper.make_node("Quant", ["x", "s", "z", "b"], ["y"], domain=QONNX, name="q",
-                          signed=1, narrow=0, rounding_mode="ROUND")],
+        [helper.make_node("Trunc", ["x", "s", "z", "b", "o"], ["y"], domain=QONNX, name="q",
+                          rounding_mode="FLOOR")],
         [_f32("x", [2])], [_f32("y", [2])],
-        [_init("s", np.float32(1)), _init("z", np.float32(0)), _init("b", np.float32(4))], domains=[QONNX],
+        [_init("s", np.float32(1)), _init("z", np.float32(0)), _init("b", np.float32(4)),
+         _init("o", np.float32(2))], domains=[QONNX],
     )
-    with pytest.raises(FlipLabError, match="QONNX op Quant"):
+    with pytest.raises(FlipLabError, match="QONNX op Trunc"):
         load_model(_save(model, tmp_path / "quant.onnx"))
 
 
@@ -244,3 +245,16 @@ def test_weights_listed_as_graph_inputs_old_style(tmp_path, rng):
     y_init, y_inputs = _run_reinserted(ws, x)
     np.testing.assert_array_equal(y_init, _run(model, {"x": x}))
     np.testing.assert_allclose(y_inputs, y_init, rtol=1e-6)
+
+
+def test_refuses_qonnx_quant_on_an_activation(tmp_path):
+    nodes = [helper.make_node("Quant", ["x", "s", "z", "b"], ["xq"], name="act_quant",
+                              domain="qonnx.custom_op.general", signed=1, narrow=0,
+                              rounding_mode="ROUND"),
+             helper.make_node("Relu", ["xq"], ["y"], name="relu")]
+    inits = [_init("s", np.float32(0.1)), _init("z", np.float32(0)), _init("b", np.float32(4))]
+    model = _model(nodes, [_f32("x", ["N", 4])], [_f32("y", ["N", 4])], inits, opset=13,
+                   domains=["qonnx.custom_op.general"])
+    with pytest.raises(FlipLabError, match="'act_quant' quantizes an activation.*export_onnx_qcdq") as error:
+        load_model(_save(model, tmp_path / "act.onnx"))
+    _one_line(error)

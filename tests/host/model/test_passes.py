@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
-from host.model import load_model, weight_slots
+from host.model import load_model, weight_slots, with_weights_as_initializers
 from host.model.passes import (
     bypass_weight_binarizers,
     fold_constant_quantize,
@@ -19,7 +19,7 @@ from host.model.passes import (
     remove_weights,
 )
 
-from .helpers import QONNX, _f32, _init, _model, _run, _run_reinserted, _save, float_cnn
+from .helpers import QONNX, _f32, _init, _model, _quant_model, _run, _run_reinserted, _save, float_cnn
 
 FINN = "finn.custom_op.general"
 
@@ -64,7 +64,9 @@ def test_qcdq_folds_quantize_and_clip_into_integer_codes(tmp_path, rng):
     assert tensor.values.dtype == np.int8
     np.testing.assert_array_equal(tensor.values, codes)
     assert np.any(np.abs(codes) == 100)  # the Clip mattered
-    assert tensor.quant == {"scale": [float(s) for s in scale], "zero_point": [0, 0, 0], "axis": 0}
+    # Clip bounds [-100, 100] need all 8 bits of int8: the declared width stays 8.
+    assert tensor.quant == {"scale": [float(s) for s in scale], "zero_point": [0, 0, 0], "axis": 0,
+                            "bits": 8}
     assert (tensor.layer, tensor.role, tensor.channel_axis) == ("conv", "weight", 0)
     ops = [node.op_type for node in ws.graph.graph.node]
     assert ops == ["DequantizeLinear", "Conv"]
@@ -187,3 +189,48 @@ def test_name_and_promote_passes_are_pure(rng):
     np.testing.assert_array_equal(_run(promoted, {"x": x}), _run(model, {"x": x}))
     removed = remove_weights(promoted, ["w"])
     assert not removed.graph.initializer and set(weight_slots(removed)) == {"w"}
+
+
+def test_qcdq_clip_bounds_declare_a_narrower_width(tmp_path, rng):
+    """brevitas's 4-bit weights: int8 codes clipped to [-7, 7] (narrow range) -> 4 bits;
+    [-8, 7] -> 4; [-9, 7] -> 5; [0, 15] on uint8 -> 4."""
+    w = (rng.normal(size=(3, 1, 3, 3)) * 2).astype(np.float32)
+    scale = np.array([0.01, 0.02, 0.05], np.float32)
+    for bounds, dtype, bits in [((-7, 7), np.int8, 4), ((-8, 7), np.int8, 4), ((-9, 7), np.int8, 5),
+                                ((0, 15), np.uint8, 4)]:
+        model = _qcdq_model(w, scale)
+        for tensor in model.graph.initializer:
+            if tensor.name in ("w_min", "w_max", "w_zp"):
+                value = {"w_min": bounds[0], "w_max": bounds[1], "w_zp": np.zeros(3)}[tensor.name]
+                tensor.CopyFrom(_init(tensor.name, np.asarray(value).astype(dtype)))
+        ws = load_model(_save(model, tmp_path / "qcdq.onnx"))
+        assert ws["conv.weight"].quant["bits"] == bits, bounds
+
+
+def test_qonnx_quant_on_a_weight_becomes_codes_of_its_bit_width(tmp_path):
+    """Hand-worked QONNX Quant, 3 bits signed narrow ([-3, 3]), scale 0.5 per column:
+    w / scale = [[0.2, 2.5], [-1.4, -9]] / [0.5, 1] ... rounded half to even, clipped."""
+    w = np.array([[0.1, 2.5], [-0.7, -9.0], [1.75, 0.5], [0.0, 3.4]], np.float32)
+    scale = np.array([[0.5, 1.0]], np.float32)  # per output column (axis 1 of w)
+    model = _quant_model(w, scale, 0.0, 3, narrow=1)
+    ws = load_model(_save(model, tmp_path / "quant.onnx"))
+    [tensor] = ws.tensors
+    expected = np.array([[0, 2], [-1, -3], [3, 0], [0, 3]], np.int8)  # 0.2->0, 2.5->2, -1.4->-1,
+    np.testing.assert_array_equal(tensor.values, expected)           # -9->-3, 3.5->3 (clip), 0.5->0
+    assert tensor.quant == {"scale": [0.5, 1.0], "zero_point": [0, 0], "axis": 1, "bits": 3}
+    assert [n.op_type for n in ws.graph.graph.node] == ["DequantizeLinear", "MatMul"]
+    assert not [o for o in ws.graph.opset_import if o.domain == "qonnx.custom_op.general"]
+    x = np.eye(4, dtype=np.float32)
+    out = _run(with_weights_as_initializers(ws.graph, {"w": tensor.values}), {"x": x})
+    np.testing.assert_array_equal(out, expected * np.array([0.5, 1.0], np.float32))
+
+
+def test_initializers_listed_as_graph_inputs_are_constants(tmp_path, rng):
+    """ONNX lets an initializer appear in graph.input (brevitas's QCDQ export lists its Clip
+    bounds and biases so): they are not data inputs."""
+    model = _qcdq_model((rng.normal(size=(3, 1, 3, 3))).astype(np.float32),
+                        np.array([0.01, 0.02, 0.05], np.float32))
+    model.graph.input.extend([helper.make_tensor_value_info("w_min", TensorProto.INT8, []),
+                              helper.make_tensor_value_info("w_max", TensorProto.INT8, [])])
+    ws = load_model(_save(model, tmp_path / "qcdq_inputs.onnx"))
+    assert ws.input_name == "x" and [v.name for v in ws.graph.graph.input] == ["x"]
