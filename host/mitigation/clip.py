@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -281,3 +283,22 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float]) ->
 def clipped_layers(model: onnx.ModelProto) -> dict[str, float]:
     """The thresholds a clipped model stores (``{}`` for an unclipped one)."""
     return dict(read_metadata(model).get("thresholds", {}))
+
+
+def describe_clip(model: onnx.ModelProto | str | os.PathLike) -> dict:
+    """What ``host inspect`` shows of a model's activations: each ReLU-activated layer with its
+    profiled ACT_max and its clip threshold T (None when absent), and the stored profile and
+    tuning. ``model``: a ModelProto (e.g. an image's graph) or an .onnx path."""
+    if not isinstance(model, onnx.ModelProto):
+        from host.model.reading import read_onnx
+
+        model = read_onnx(Path(model))
+    meta = read_metadata(model)
+    act_max, thresholds = meta.get("act_max", {}), meta.get("thresholds", {})
+    layers = [{"layer": r.layer, "relu": r.relu, "act_max": act_max.get(r.layer),
+               "t": thresholds.get(r.layer)} for r in relu_layers(model)]
+    out = {"relu_layers": layers}
+    for key in ("profile", "tuning"):
+        if key in meta:
+            out[key] = meta[key]
+    return out

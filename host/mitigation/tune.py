@@ -318,3 +318,30 @@ def tune_thresholds(model_path: str | os.PathLike, clip: ClipSettings, tune: Tun
                                                             "trials", "seed", "samples")},
                                   "layers": [asdict(tu) for tu in tunings]})
     return tuned, tunings
+
+
+def clip_model(model: str | os.PathLike, out: str | os.PathLike, clip: ClipSettings,
+               tune: TuneSettings | None = None, *, results: str | os.PathLike | None = None,
+               progress: Callable[[str], None] | None = None) -> dict:
+    """The ``host clip`` job: Steps 1-2 (``tune=None``) or 1-3, the model written to ``out``.
+
+    Returns a JSON-ready summary: per layer ACT_max and T (with ``--tune``: the AUCs without
+    clip, at ACT_max and at T, the number of probes and the rounds), the output and probes
+    paths.
+    """
+    from host.models import resolve_model
+
+    path = resolve_model(model)
+    _check_output(path, out)
+    if tune is None:
+        clipped, act_max, _, _ = profile_and_clip(path, clip)
+        write_model(clipped, out)
+        return {"model": str(path), "output": str(out),
+                "layers": [{"layer": k, "act_max": v, "t": v} for k, v in act_max.items()]}
+    results = Path(results) if results is not None else Path(f"{out}.probes.jsonl")
+    if results.exists() and os.path.samefile(results, path):
+        raise FlipLabError("the probes file must not be the input model")
+    tuned, tunings = tune_thresholds(path, clip, tune, results, progress)
+    write_model(tuned, out)
+    return {"model": str(path), "output": str(out), "probes": str(results),
+            "layers": [asdict(t) for t in tunings]}
