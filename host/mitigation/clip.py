@@ -42,35 +42,77 @@ PROFILE_KEY = "fliplab.clip.profile"
 TUNING_KEY = "fliplab.clip.tuning"
 _KEYS = {"act_max": ACT_MAX_KEY, "thresholds": THRESHOLDS_KEY, "profile": PROFILE_KEY,
          "tuning": TUNING_KEY}
-#: the node name suffix that marks the clip's Mul (the lowering and :func:`clip_nodes` find it)
+#: the name suffix of the clip's Sub node (the lowering finds the clip by it)
 CLIP_SUFFIX = "/clipped_relu"
+
+
+#: layer ops whose output, quantised with the int type's lowest zero point, is a ReLU
+_LAYER_OPS = frozenset({"Gemm", "Conv", "MatMul", "ConvTranspose", "Add"})
 
 
 @dataclass(frozen=True)
 class ReluLayer:
-    """One clippable activation: ``layer`` (the key), the ReLU node and its output."""
+    """One clippable activation.
+
+    Attributes:
+        layer: the key: the node that feeds the ReLU (the layer), else the ReLU's own name.
+        relu: the node that is the ReLU: a Relu, or the QuantizeLinear that absorbs it.
+        output: the activation ACT_max is taken of (the Relu's output, or the absorbed ReLU's
+            DequantizeLinear output).
+        q_input: the tensor a QuantizeLinear -> DequantizeLinear pair may quantise (the Relu's
+            output; for an absorbed ReLU the layer's output).
+    """
 
     layer: str
     relu: str
     output: str
+    q_input: str
+
+
+def _absorbed_relu(g: onnx.GraphProto, node: onnx.NodeProto, made_by: dict,
+                   readers: dict, outputs: set[str]) -> ReluLayer | None:
+    """A QuantizeLinear whose zero point is its int type's minimum on a layer's output (QDQ
+    exporters absorb the ReLU so: negatives saturate to the zero point, i.e. to 0.0)."""
+    if node.op_type != "QuantizeLinear" or len(node.input) < 3 or not node.input[2]:
+        return None
+    src = made_by.get(node.input[0])
+    zp = constant_array(g, node.input[2])
+    if src is None or src.op_type not in _LAYER_OPS or zp is None or zp.size != 1:
+        return None
+    if not np.issubdtype(zp.dtype, np.integer) or int(zp.reshape(-1)[0]) != np.iinfo(zp.dtype).min:
+        return None
+    dqs = readers.get(node.output[0], [])
+    if not dqs or any(d.op_type != "DequantizeLinear" or d.output[0] in outputs for d in dqs):
+        return None
+    return ReluLayer(src.name, node.name, dqs[0].output[0], node.input[0])
 
 
 def relu_layers(model: onnx.ModelProto) -> list[ReluLayer]:
-    """The ReLUs a clip may replace, in graph order (ReLUs whose output is a graph output, the
-    logits, are left out). Unnamed nodes are named as ``host.model`` names them."""
+    """The ReLUs a clip may replace, in graph order: Relu nodes, and ReLUs absorbed by a
+    QuantizeLinear (zero point at the int type's minimum, after a layer). The logits (a ReLU
+    whose output, or whose DequantizeLinear's output, is a graph output) are left out. Unnamed
+    nodes are named as ``host.model`` names them."""
     g = name_unnamed_nodes(model).graph
     made_by = producers(g)
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in g.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
     outputs = {v.name for v in g.output}
     found, taken = [], set()
     for node in g.node:
-        if node.op_type != "Relu" or node.domain not in ("", "ai.onnx"):
+        if node.domain not in ("", "ai.onnx"):
             continue
-        if node.output[0] in outputs:
+        if node.op_type == "Relu" and node.output[0] not in outputs:
+            src = made_by.get(node.input[0])
+            key = src.name if src is not None and src.name not in taken else node.name
+            found.append(ReluLayer(key, node.name, node.output[0], node.output[0]))
+            taken.add(key)
             continue
-        src = made_by.get(node.input[0])
-        key = src.name if src is not None and src.name not in taken else node.name
-        taken.add(key)
-        found.append(ReluLayer(key, node.name, node.output[0]))
+        absorbed = _absorbed_relu(g, node, made_by, readers, outputs)
+        if absorbed is not None and absorbed.layer not in taken:
+            found.append(absorbed)
+            taken.add(absorbed.layer)
     return found
 
 
@@ -191,12 +233,24 @@ def _qdq_after(g: onnx.GraphProto, relu_out: str) -> list[tuple[onnx.NodeProto, 
 
 
 def integer_threshold(t: float, scale: float, zero_point: int, q_max: int) -> int:
-    """T on the integer grid of a QDQ activation: ``floor(T / s_y)`` levels above the zero
-    point, clamped to ``[0, q_max - z_y]`` (T = +inf: ``q_max - z_y``, no clip)."""
+    """T on the integer grid of a QDQ activation: ``T_int = floor(T / s_y)`` levels above the
+    zero point, clamped to ``[0, q_max - z_y]`` (T = +inf: ``q_max - z_y``, no clip).
+
+    The floor is taken on the grid DequantizeLinear produces: T_int is the largest k with
+    ``float32(k) * float32(s_y) <= T``, so a level passes iff its dequantised value is <= T
+    (a plain ``floor(T / s_y)`` in floating point can land one level low when T is itself a
+    grid value, e.g. an ACT_max profiled on the dequantised activations).
+    """
     top = q_max - zero_point
     if math.isinf(t):
         return top
-    return int(min(max(math.floor(t / scale), 0), top))
+    s = np.float32(scale)
+    k = int(min(max(math.floor(t / scale), 0), top))
+    while k < top and float(np.float32(k + 1) * s) <= t:
+        k += 1
+    while k > 0 and float(np.float32(k) * s) > t:
+        k -= 1
+    return k
 
 
 def _clip_nodes(base: str, x: str, out: str, t: float,
@@ -250,7 +304,7 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float]) ->
                                                   for c in clipped):
             raise FlipLabError(f"layer {layer!r} is already clipped; clip the original model")
     relu_of = {by_layer[layer].relu: layer for layer in chosen}
-    qdq = {layer: _qdq_after(g, by_layer[layer].output) for layer in chosen}
+    qdq = {layer: _qdq_after(g, by_layer[layer].q_input) for layer in chosen}
     dq_of = {dq.name: (layer, s, z, qmax) for layer, found in qdq.items() if found
              for dq, s, z, qmax in found}
     for node in g.node:
@@ -269,11 +323,18 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float]) ->
             layer, s, z, qmax = dq_of[node.name]
             t_int = integer_threshold(chosen[layer], s, z, qmax)
             value = float(np.float32(t_int) * np.float32(s))
-            out = node.output[0]
+            out, base = node.output[0], by_layer[layer].relu + "/" + node.name
             dq_out = fresh_name(f"{out}/dequantized", taken)
+            clipped, requantized = (fresh_name(f"{out}/{x}", taken) for x in ("clipped",
+                                                                              "requantized"))
             node.output[0] = dq_out
-            nodes += _clip_nodes(by_layer[layer].relu + "/" + node.name, dq_out, out, value,
-                                 taken)
+            nodes += _clip_nodes(base, dq_out, clipped, value, taken)
+            # back onto the grid (exact: the clip's outputs are grid values), so that the
+            # next layer still reads a DequantizeLinear, as QDQ runtimes and the lowering need
+            nodes += [helper.make_node("QuantizeLinear", [clipped, *node.input[1:]],
+                                       [requantized], name=fresh_name(f"{base}/requantize", taken)),
+                      helper.make_node("DequantizeLinear", [requantized, *node.input[1:]], [out],
+                                       name=fresh_name(f"{base}/dequantize", taken))]
     del g.node[:]
     g.node.extend(nodes)
     stored.update(chosen)

@@ -216,3 +216,15 @@ def test_algorithm_1_stopping_rules():
         threshold_search(flat, 9.0, n=3, m=3)
     with pytest.raises(FlipLabError):
         threshold_search(flat, 0.0)
+
+
+def test_relus_absorbed_by_quantizelinear_are_found_and_clipped_on_the_grid():
+    # digits_mlp_int8: Gemm -> QuantizeLinear(zero point -128) -> DequantizeLinear is a ReLU
+    model = onnx.load(resolve_model("digits_mlp_int8"))
+    assert [(r.layer, r.relu) for r in relu_layers(model)] == [
+        ("fc1", "fc1.relu_QuantizeLinear"), ("fc2", "fc2.relu_QuantizeLinear")]  # not logits
+    x, _ = load_dataset("digits", input_shape=["N", 64])
+    act_max = profile_act_max(model, x)
+    # ACT_max is a grid value: T_int keeps it (a plain float floor(T / s) may land one low)
+    clipped = clip_activations(model, act_max)
+    np.testing.assert_array_equal(_run(clipped, x), _run(model, x))
