@@ -271,12 +271,30 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from host.report import read_run, write_report
 
-    run = read_run(args.run_dir)
+    if len(args.run_dir) > 1 or args.out is not None:
+        _compare(args)
+        return
+    run = read_run(args.run_dir[0])
     _warn_damaged(run.damaged)
     path = write_report(run)
     plots = sorted(str(p) for p in (path.parent / "plots").glob("*.png"))
     _emit(args, {"report": str(path), "plots": plots, **_damage_fields(run.damaged)},
           "\n".join([f"report: {path}"] + [f"plot: {p}" for p in plots]))
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from host.campaign import parse_rates
+    from host.report.compare import compare_runs
+
+    if args.out is None:
+        raise FlipLabError("several campaign folders are compared into --out DIR")
+    at = parse_rates(args.at) if args.at else None
+    path, table = compare_runs(args.run_dir, args.out, at=at)
+    rows = [(r["variant"], f"{r['auc']:.4f}",
+             "baseline" if i == 0 else f"{100 * r['auc_gain']:+.2f} %")
+            for i, r in table.iterrows()]
+    _emit(args, {"report": str(path), "variants": table.to_dict(orient="records")},
+          tabulate(rows, headers=["variant", "AUC", "AUC gain"]) + f"\nreport: {path}")
 
 
 def cmd_clip(args: argparse.Namespace) -> None:
@@ -421,7 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_sweep)
 
     rp = sub.add_parser("report", help="report.md, plots and summary of a campaign folder")
-    rp.add_argument("run_dir", type=Path)
+    rp.add_argument("run_dir", type=Path, nargs="+",
+                    help="campaign folder; several (with --out): compared side by side, the "
+                         "first as baseline (AUC gain, accuracy differences in points)")
+    rp.add_argument("--out", type=Path, help="folder for the comparison (compare.md, plots)")
+    rp.add_argument("--at", help="comparison: rates to tabulate (default: every swept rate)")
     rp.set_defaults(func=cmd_report)
 
     rb = sub.add_parser("robustness", help="R(x) of one codec by bisection, without a grid")
