@@ -2,10 +2,10 @@
 
 Forms of ``f(r) = r if r <= T else 0`` after each ReLU ``r`` of the model:
 
-- ``thresholded``: ``Sub(r, ThresholdedRelu(r, alpha=T))`` (what ``host.mitigation.clip``
-  builds);
+- ``where``: ``Where(LessOrEqual(r, T), r, 0)`` (what ``host.mitigation.clip`` builds: the
+  only one of the three that maps +inf to 0, as the paper's f does);
 - ``mul``: ``Mul(r, Cast(LessOrEqual(r, T)))``;
-- ``where``: ``Where(LessOrEqual(r, T), r, 0)`` (the obvious form).
+- ``thresholded``: ``Sub(r, ThresholdedRelu(r, alpha=T))``.
 
 Every form is a session created and warmed up beforehand; the passes over the same images are
 interleaved (one of each per round) so that load on the shared machine hits them alike.
@@ -34,27 +34,30 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def other_form(clipped: onnx.ModelProto, kind: str) -> onnx.ModelProto:
-    """``clipped`` (ThresholdedRelu form) with each clip rebuilt as ``kind``: "mul" or "where"."""
+    """``clipped`` (the Where form) with each clip rebuilt as ``kind``: "mul" or
+    "thresholded" (same outputs on finite activations)."""
     m = onnx.ModelProto()
     m.CopyFrom(clipped)
     g = m.graph
-    g.initializer.append(numpy_helper.from_array(np.array(0, np.float32), "clip_zero"))
-    thr = {n.output[0]: n for n in g.node if n.op_type == "ThresholdedRelu"}
+    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    le = {n.output[0]: n for n in g.node if n.op_type == "LessOrEqual"}
     nodes = []
     for node in g.node:
-        if node.op_type == "ThresholdedRelu":
+        if node.op_type == "LessOrEqual" and node.name.endswith("/LessOrEqual"):
             continue
         if node.name.endswith(CLIP_SUFFIX):
-            r, out = node.input[0], node.output[0]
-            alpha = helper.get_attribute_value(thr[node.input[1]].attribute[0])
-            t, le, keep = out + "/T", out + "/le_T", out + "/keep"
-            g.initializer.append(numpy_helper.from_array(np.array(alpha, np.float32), t))
-            nodes.append(helper.make_node("LessOrEqual", [r, t], [le]))
+            cmp = le[node.input[0]]
+            r, out = node.input[1], node.output[0]
             if kind == "mul":
-                nodes.append(helper.make_node("Cast", [le], [keep], to=onnx.TensorProto.FLOAT))
-                nodes.append(helper.make_node("Mul", [r, keep], [out]))
+                keep = out + "/keep"
+                nodes += [cmp, helper.make_node("Cast", [cmp.output[0]], [keep],
+                                                to=onnx.TensorProto.FLOAT),
+                          helper.make_node("Mul", [r, keep], [out])]
             else:
-                nodes.append(helper.make_node("Where", [le, r, "clip_zero"], [out]))
+                above = out + "/above_T"
+                nodes += [helper.make_node("ThresholdedRelu", [r], [above],
+                                           alpha=float(consts[cmp.input[1]])),
+                          helper.make_node("Sub", [r, above], [out])]
             continue
         nodes.append(node)
     del g.node[:]
@@ -76,8 +79,8 @@ def main() -> None:
     x, _ = load_dataset(args.data, input_shape=in_shape)
     x = x[:args.batch]
     clipped = clip_activations(model, profile_act_max(model, x[:1000]))
-    forms = {"unclipped": model, "thresholded": clipped, "mul": other_form(clipped, "mul"),
-             "where": other_form(clipped, "where")}
+    forms = {"unclipped": model, "where (ours)": clipped, "mul": other_form(clipped, "mul"),
+             "thresholded": other_form(clipped, "thresholded")}
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = args.threads, 1
     sessions = {k: ort.InferenceSession(m.SerializeToString(), so,
@@ -85,7 +88,7 @@ def main() -> None:
                 for k, m in forms.items()}
     feed = model.graph.input[0].name
     outs = {k: s.run(None, {feed: x})[0] for k, s in sessions.items()}  # warm-up
-    assert all(np.array_equal(outs["thresholded"], outs[k]) for k in ("mul", "where"))
+    assert all(np.array_equal(outs["where (ours)"], outs[k]) for k in ("mul", "thresholded"))
     wall = {k: [] for k in forms}
     cpu = {k: [] for k in forms}
     for _ in range(args.rounds):

@@ -79,18 +79,20 @@ def _clipped_relu_between(g: onnx.GraphProto, made_by: dict, dq_x: onnx.NodeProt
                           expected_input: str) -> int | None:
     """The integer threshold T_int of a clipped ReLU that host.mitigation.clip put between a
     layer's QuantizeLinear output ``expected_input`` and the next layer's DequantizeLinear
-    ``dq_x``: ``DQ -> Sub(x, ThresholdedRelu(x, alpha)) -> QuantizeLinear -> DQ``, all with
-    the same scale s and zero point, alpha = float32(T_int) * s. None when there is no clip."""
+    ``dq_x``: ``DQ -> Where(LessOrEqual(x, T), x, 0) -> QuantizeLinear -> DQ``, all with the
+    same scale s and zero point, T = float32(T_int) * s. None when there is no clip."""
     from host.mitigation.clip import CLIP_SUFFIX
 
     if dq_x is None or dq_x.op_type != "DequantizeLinear":
         return None
     q2 = made_by.get(dq_x.input[0])
     sub = made_by.get(q2.input[0]) if q2 is not None and q2.op_type == "QuantizeLinear" else None
-    if sub is None or sub.op_type != "Sub" or not sub.name.endswith(CLIP_SUFFIX):
+    if sub is None or sub.op_type != "Where" or not sub.name.endswith(CLIP_SUFFIX):
         return None
-    thr, dq = made_by.get(sub.input[1]), made_by.get(sub.input[0])
-    if thr is None or thr.op_type != "ThresholdedRelu" or thr.input[0] != sub.input[0] \
+    cmp, dq = made_by.get(sub.input[0]), made_by.get(sub.input[1])
+    zero = constant_array(g, sub.input[2])
+    if cmp is None or cmp.op_type != "LessOrEqual" or cmp.input[0] != sub.input[1] \
+            or zero is None or np.any(zero != 0) \
             or dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] != expected_input:
         raise FlipLabError(f"cannot lower the clipped ReLU {sub.name!r}: not the form "
                            f"host clip writes")
@@ -100,7 +102,7 @@ def _clipped_relu_between(g: onnx.GraphProto, made_by: dict, dq_x: onnx.NodeProt
         raise FlipLabError(f"cannot lower the clipped ReLU {sub.name!r}: its QuantizeLinear / "
                            f"DequantizeLinear pairs differ in scale or zero point")
     scale = np.float32(params[0][0])
-    alpha = np.float32(_attr(thr, "alpha", 1.0))
+    alpha = np.float32(_scalar(g, cmp.input[1], "a clip threshold"))
     t_int = int(round(float(alpha / scale)))
     if np.float32(t_int) * scale != alpha:
         raise FlipLabError(f"cannot lower the clipped ReLU {sub.name!r}: its threshold {alpha} "

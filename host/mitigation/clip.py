@@ -9,7 +9,7 @@ above the threshold T is taken for a fault and mapped to **0, not T**.
 - :func:`profile_act_max` is the paper's Step 1: the largest ReLU output of each layer on a
   clean data subset, in one onnxruntime pass (the ReLU outputs added as graph outputs).
 - :func:`clip_activations` is Step 2, a pure graph -> graph pass: after each selected ReLU
-  ``r``, ``Sub(r, ThresholdedRelu(r, alpha=T))`` (above T: ``r - r = 0``; else ``r - 0``). In a QDQ model (ReLU -> QuantizeLinear ->
+  ``r``, ``Where(LessOrEqual(r, T), r, 0)`` (+inf and NaN, which comparisons reject, give 0). In a QDQ model (ReLU -> QuantizeLinear ->
   DequantizeLinear) the clip sits after the DequantizeLinear, on the integer grid: the threshold
   becomes ``T_int = floor(T / s_y)`` levels above the zero point (clamped to the int range), the
   graph compares against ``float32(T_int) * s_y``, which is exactly what the accelerator's
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from host.errors import FlipLabError
 from host.model.graph import constant_array, copy_model, fresh_name, producers, used_names
@@ -42,7 +42,7 @@ PROFILE_KEY = "fliplab.clip.profile"
 TUNING_KEY = "fliplab.clip.tuning"
 _KEYS = {"act_max": ACT_MAX_KEY, "thresholds": THRESHOLDS_KEY, "profile": PROFILE_KEY,
          "tuning": TUNING_KEY}
-#: the name suffix of the clip's Sub node (the lowering finds the clip by it)
+#: the name suffix of the clip's Where node (the lowering finds the clip by it)
 CLIP_SUFFIX = "/clipped_relu"
 
 
@@ -253,26 +253,34 @@ def integer_threshold(t: float, scale: float, zero_point: int, q_max: int) -> in
     return k
 
 
-def _clip_nodes(base: str, x: str, out: str, t: float,
+def _clip_nodes(g: onnx.GraphProto, base: str, x: str, out: str, t: float,
                 taken: set[str]) -> list[onnx.NodeProto]:
-    """``out = Sub(x, ThresholdedRelu(x, alpha=T))`` for ``x >= 0``: above T, ``x - x = 0``;
-    at or below T, ``x - 0 = x`` (both exact). Two elementwise passes, the cheapest form
-    measured (bench/bench_clip.py)."""
-    above = fresh_name(f"{base}/above_T", taken)
+    """``out = Where(LessOrEqual(x, T), x, 0)`` with T a float32 initializer ``<base>/T``.
+
+    Of the forms measured (bench/bench_clip.py) this is the one that is also right off the
+    finite numbers, which float32 weight errors do produce: +inf and NaN activations become 0,
+    as the paper's f(x) (their comparisons with T fail: "otherwise"). The cheaper
+    ``x - ThresholdedRelu(x, T)`` and ``x * Cast(x <= T)`` give NaN for x = +inf.
+    """
+    t_name, zero = fresh_name(f"{base}/T", taken), fresh_name(f"{base}/zero", taken)
+    keep = fresh_name(f"{base}/at_most_T", taken)
+    g.initializer.extend([numpy_helper.from_array(np.array(t, np.float32), t_name),
+                          numpy_helper.from_array(np.array(0.0, np.float32), zero)])
     return [
-        helper.make_node("ThresholdedRelu", [x], [above], alpha=float(np.float32(t)),
-                         name=fresh_name(f"{base}/ThresholdedRelu", taken)),
-        helper.make_node("Sub", [x, above], [out], name=fresh_name(base + CLIP_SUFFIX, taken)),
+        helper.make_node("LessOrEqual", [x, t_name], [keep],
+                         name=fresh_name(f"{base}/LessOrEqual", taken)),
+        helper.make_node("Where", [keep, x, zero], [out],
+                         name=fresh_name(base + CLIP_SUFFIX, taken)),
     ]
 
 
 def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float]) -> onnx.ModelProto:
     """Graph pass: replace the ReLU of each layer in ``thresholds`` by the clipped ReLU.
 
-    Float activation (``r = Relu(x)``): ``Sub(r, ThresholdedRelu(r, alpha=T))`` takes the
-    ReLU's output name, so the rest of the graph is unchanged; ``r <= T`` keeps ``r`` exactly,
-    above T gives 0 (T is rounded to float32, the attribute's type). QDQ activation: the same
-    two nodes after each DequantizeLinear, with ``alpha = float32(T_int) * s_y``
+    Float activation (``r = Relu(x)``): ``Where(LessOrEqual(r, T), r, 0)`` takes the ReLU's
+    output name, so the rest of the graph is unchanged; ``r <= T`` keeps ``r`` exactly, above
+    T (and NaN) gives 0; T is a float32 initializer ``<relu>/T`` (float32 activations). QDQ
+    activation: the same two nodes after each DequantizeLinear, with ``T = float32(T_int) * s_y``
     (:func:`integer_threshold`), exactly the product DequantizeLinear computes for
     ``y_q - z_y = T_int``. The clip metadata records ``thresholds`` (merged
     with those already stored). Returns a new model; ``model`` is not modified.
@@ -316,7 +324,7 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float]) ->
             relu.CopyFrom(node)
             relu.output[0] = relu_out
             nodes.append(relu)
-            nodes += _clip_nodes(node.name, relu_out, out, chosen[layer], taken)
+            nodes += _clip_nodes(g, node.name, relu_out, out, chosen[layer], taken)
             continue
         nodes.append(node)
         if node.name in dq_of:
@@ -328,7 +336,7 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float]) ->
             clipped, requantized = (fresh_name(f"{out}/{x}", taken) for x in ("clipped",
                                                                               "requantized"))
             node.output[0] = dq_out
-            nodes += _clip_nodes(base, dq_out, clipped, value, taken)
+            nodes += _clip_nodes(g, base, dq_out, clipped, value, taken)
             # back onto the grid (exact: the clip's outputs are grid values), so that the
             # next layer still reads a DequantizeLinear, as QDQ runtimes and the lowering need
             nodes += [helper.make_node("QuantizeLinear", [clipped, *node.input[1:]],

@@ -60,6 +60,12 @@ def test_hand_example_t_passes_t_plus_eps_and_negatives_give_zero():
     assert read_metadata(clipped)["thresholds"] == {"act": 2.0}
 
 
+def test_infinite_and_nan_activations_become_zero_as_the_papers_otherwise():
+    x = np.array([[np.inf, np.nan, -np.inf, 1.0, 3.0, 0.5]], np.float32)
+    clipped = clip_activations(_relu_graph(), {"act": 2.0})
+    np.testing.assert_array_equal(_run(clipped, x), [[0.0, 0.0, 0.0, 1.0, 0.0, 0.5]])
+
+
 def test_the_logits_are_never_clipped():
     model = _relu_graph(final_relu=True)
     assert [r.relu for r in relu_layers(model)] == ["act"]
@@ -120,7 +126,7 @@ def test_selected_layers_only(digits_cnn):
     model, x, _ = digits_cnn
     clipped = clip_activations(model, {"conv2": 0.5})
     kinds = [n.op_type for n in clipped.graph.node]
-    assert kinds.count("ThresholdedRelu") == 1
+    assert kinds.count("Where") == 1
     assert read_metadata(clipped)["thresholds"] == {"conv2": 0.5}
 
 
