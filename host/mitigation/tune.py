@@ -174,10 +174,16 @@ class _ProbeLog:
 
 
 class LayerObjective:
-    """T -> AUC for one layer, faults in that layer only (see the module docstring)."""
+    """T -> AUC for one layer, faults in that layer only (see the module docstring).
+
+    ``reuse=False`` is the naive search the benchmark compares with (bench/bench_clip.py
+    --search): the whole model per variant and the error patterns drawn again per candidate
+    (the same bits, as they derive from (seed, trial) only).
+    """
 
     def __init__(self, original: onnx.ModelProto, act_max: dict[str, float], layer: str,
-                 x: np.ndarray, y: np.ndarray, tune: TuneSettings, workdir: Path) -> None:
+                 x: np.ndarray, y: np.ndarray, tune: TuneSettings, workdir: Path, *,
+                 reuse: bool = True) -> None:
         self.original, self.act_max, self.layer = original, act_max, layer
         self.x, self.y, self.tune, self.workdir = x, y, tune, workdir
         self.rates = parse_rates(tune.rates)
@@ -188,12 +194,11 @@ class LayerObjective:
         if not self.tensors:
             raise FlipLabError(f"layer {layer!r} has no weights to corrupt")
         self.clean = decode_weights(self.image)
-        self.patterns = [error_pattern(self.image, self.channel, seed=tune.seed, trial=trial,
-                                       tensors=self.tensors, rate_max=self.rates[-1])
-                         for trial in range(tune.trials)]
+        self.reuse = reuse
+        self.patterns = self._patterns() if reuse else None
         self.specs = {t.name: (t.shape, t.dtype) for t in self.image.tensors}
         cut = split_at_weights(base.graph, self.tensors, input_name=base.input_name,
-                               output_name=base.output_name)
+                               output_name=base.output_name) if reuse else None
         self.input_name, self.output_name = base.input_name, base.output_name
         self.feeds = {base.input_name: x}
         if cut is not None:
@@ -209,6 +214,11 @@ class LayerObjective:
                 self.feeds.update(zip(cut.prefix_outputs, outs))
         self.split = cut is not None
         self.evaluations = 0
+
+    def _patterns(self) -> list:
+        return [error_pattern(self.image, self.channel, seed=self.tune.seed, trial=trial,
+                              tensors=self.tensors, rate_max=self.rates[-1])
+                for trial in range(self.tune.trials)]
 
     def _weight_set(self, t: float):
         thresholds = {**self.act_max, self.layer: t}
@@ -237,7 +247,7 @@ class LayerObjective:
         """Accuracy of every trial at every rate (rate 0: the clean model), threshold T."""
         executor, names = self._executor(t)
         out = {0.0: [self._accuracy(executor, names, self.clean.weights)]}
-        for pattern in self.patterns:
+        for pattern in self.patterns if self.reuse else self._patterns():
             decoder, previous = IncrementalDecoder(self.clean), 0.0
             for rate in self.rates:
                 variant = decoder.flip(pattern.between(previous, rate))

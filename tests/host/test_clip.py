@@ -234,3 +234,20 @@ def test_relus_absorbed_by_quantizelinear_are_found_and_clipped_on_the_grid():
     # ACT_max is a grid value: T_int keeps it (a plain float floor(T / s) may land one low)
     clipped = clip_activations(model, act_max)
     np.testing.assert_array_equal(_run(clipped, x), _run(model, x))
+
+
+def test_search_objective_with_reuse_equals_the_naive_whole_model_run(tmp_path):
+    # the prefix computed once and the patterns drawn once give the naive search's numbers
+    from host.mitigation.tune import LayerObjective, TuneSettings
+
+    model = onnx.load(resolve_model("digits_cnn"))
+    x, y = load_dataset("digits", input_shape=["N", 1, 8, 8], samples=80)
+    act_max = profile_act_max(model, x)
+    tune = TuneSettings(rates="1e-3,1e-2", trials=2, seed=4)
+    fast = LayerObjective(model, act_max, "conv2", x, y, tune, tmp_path)
+    naive = LayerObjective(model, act_max, "conv2", x, y, tune, tmp_path, reuse=False)
+    assert fast.split and not naive.split
+    for t in (act_max["conv2"] / 3, act_max["conv2"]):
+        assert fast.curve(t) == naive.curve(t)
+    curve = fast.curve(act_max["conv2"])
+    assert list(curve) == [0.0, 1e-3, 1e-2] and [len(v) for v in curve.values()] == [1, 2, 2]
