@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Seed 003 (FT-ClipAct) reproduction on a stand-in model: profile, clip, tune, sweep, compare.
 #
-#   nice -n 10 bench/reproduce_clip.sh MODEL.onnx DATA.npz OUT_DIR SCALE [TUNE_TRIALS] [TRIALS]
+#   nice -n 10 bench/reproduce_clip.sh MODEL.onnx DATA.npz OUT_DIR SCALE [TUNE_TRIALS] [TRIALS] [SAMPLES]
 #
-# MODEL is evaluated on the first 2,000 test images of DATA; ACT_max and the thresholds are
+# MODEL is evaluated on the first SAMPLES (default 2,000) test images of DATA; ACT_max and the thresholds are
 # found on a validation subset that does not overlap them: the last 1,000 *training* images
 # (written to OUT_DIR/val.npz), as the paper keeps its threshold data apart from its test set.
 # The fault model is the paper's: float32 weights, BSC. SCALE multiplies the paper's rates
 # 1e-8 ... 1e-5 so that the expected flips per model (p x 32 x weights) match the paper's
 # network (docs/reproductions.md says how SCALE was chosen).
 set -euo pipefail
-MODEL=$1; DATA=$2; OUT=$3; SCALE=$4; TUNE_TRIALS=${5:-10}; TRIALS=${6:-50}
+MODEL=$1; DATA=$2; OUT=$3; SCALE=$4; TUNE_TRIALS=${5:-10}; TRIALS=${6:-50}; SAMPLES=${7:-2000}
 HOST=${HOST:-.venv/bin/host}
 PY=${PY:-.venv/bin/python}
 mkdir -p "$OUT"
@@ -28,6 +28,6 @@ time $HOST clip "$MODEL" --data "$OUT/val.npz" --profile-samples 1000 --tune --c
 for name in base clipped tuned; do
   model=$MODEL; [ $name = base ] || model=$OUT/$name.onnx
   $HOST sweep "$model" --codecs float32 --channel bsc --rates "$RATES" --trials "$TRIALS" \
-      --data "$DATA" --samples 2000 --seed 3 --out "$OUT/sweep_$name" --json > /dev/null
+      --data "$DATA" --samples "$SAMPLES" --seed 3 --out "$OUT/sweep_$name" --json > /dev/null
 done
 $HOST report "$OUT/sweep_base" "$OUT/sweep_clipped" "$OUT/sweep_tuned" --out "$OUT/compare"
