@@ -3,7 +3,8 @@
 The search keeps an interval S, starting at ``[0, ACT_max]``. ``AUC_Calculation(S)`` evaluates
 the objective at the four boundaries of S's thirds, ``T_1 = min S``, ``T_2 = T_1 + (max S -
 min S) / 3``, ``T_3 = T_2 + (max S - min S) / 3``, ``T_4 = max S``. ``Interval_Search`` keeps the
-neighbourhood of the best boundary (index of the highest AUC; the first on ties):
+neighbourhood of the best boundary (index of the highest AUC; on ties the highest T, see
+below):
 
 - index 4: ``S = [T_3, T_4]`` (one third), index 1: ``S = [T_1, T_2]`` (one third),
 - else ``S = [T_(index-1), T_(index+1)]`` (two thirds), and ``T = T_index``.
@@ -14,6 +15,11 @@ the returned T is the one chosen by the last ``Interval_Search``, i.e. before th
 probes; when the search stops before any ``Interval_Search`` ran (N <= 2, or the delta rule in
 the first round with M <= 2), where the paper leaves T undefined, we return what
 ``Interval_Search`` would have chosen from the first four probes.
+
+The paper does not say which index wins a tie. We take the highest T: an AUC plateau (common
+where the layer's faults are few and every candidate scores the same) is no evidence for
+clipping more of the clean activations, and the paper's bell-shaped AUC(T) has its plateau
+above the peak.
 
 Probes are cached by threshold: a boundary kept from the previous round is not evaluated again,
 so a search of R rounds calls the objective ``4 + 2 (R - 1)`` times.
@@ -68,7 +74,7 @@ def auc_calculation(s: tuple[float, float], auc_of: Callable[[float], float]
 def interval_search(ts: tuple[float, ...], aucs: tuple[float, ...]
                     ) -> tuple[tuple[float, float], float]:
     """The next interval and T from four probes (the paper's lines 17-26; indices from 1)."""
-    index = max(range(4), key=lambda i: (aucs[i], -i)) + 1  # highest AUC, first on ties
+    index = max(range(4), key=lambda i: (aucs[i], i)) + 1  # highest AUC, highest T on ties
     if index == 4:
         s = (ts[2], ts[3])
     elif index == 1:

@@ -191,7 +191,7 @@ def test_algorithm_1_interval_shrinks_by_two_thirds_in_the_middle_branch():
     found = threshold_search(_bell(4.4)[0], 9.0, n=7, m=2, delta=0.0)
     widths = [r.interval[1] - r.interval[0] for r in found.rounds]
     for before, after, r in zip(widths, widths[1:], found.rounds):
-        best = max(range(4), key=lambda i: (r.aucs[i], -i))
+        best = max(range(4), key=lambda i: (r.aucs[i], i))
         assert best in (1, 2)  # the peak stays inside: the middle branch every round
         assert after == pytest.approx(before * 2 / 3)
     assert found.evaluations == 4 + 2 * (len(found.rounds) - 1)
@@ -207,6 +207,13 @@ def test_algorithm_1_edge_branches_keep_one_third(peak, edge):
         width = r.interval[1] - r.interval[0]
         assert nxt.interval[1] - nxt.interval[0] == pytest.approx(width / 3)
     assert found.t == (0.0 if peak == 0 else 9.0)
+
+
+def test_algorithm_1_ties_go_to_the_highest_threshold():
+    plateau = lambda t: 1.0 if t >= 3 else t / 3  # noqa: E731  flat from T = 3 up
+    found = threshold_search(plateau, 9.0, n=3, m=2, delta=0.0)
+    # round 1: T = 0, 3, 6, 9 -> AUC 0, 1, 1, 1: the tie goes to T = 9 -> S = [6, 9]
+    assert found.rounds[1].interval == (6.0, 9.0) and found.t == 9.0
 
 
 def test_algorithm_1_stopping_rules():
