@@ -145,7 +145,10 @@ class _ProbeLog:
         self.path, self.header = path, header
         self.probes: dict[tuple[str, float], dict] = {}
         if path.exists():
-            lines = path.read_text().splitlines()
+            try:
+                lines = path.read_text().splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise FlipLabError(f"cannot read the probes file {path}: {exc}") from None
             try:
                 first = json.loads(lines[0]) if lines else None
             except json.JSONDecodeError:
@@ -163,10 +166,14 @@ class _ProbeLog:
             self._append(header)
 
     def _append(self, row: dict) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise FlipLabError(f"cannot write the probes file {self.path}: "
+                               f"{exc.strerror}") from None
 
     def record(self, row: dict) -> None:
         self.probes[(row["layer"], float(row["t"]))] = row

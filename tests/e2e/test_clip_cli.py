@@ -53,6 +53,11 @@ def test_clip_refuses_its_input_as_output_and_a_clipped_input(tmp_path, capsys):
     assert main(["clip", "digits_cnn", "--layers", "fc", "-o", str(tmp_path / "e.onnx")]) == 2
     assert "no ReLU-activated layer named 'fc'" in capsys.readouterr().err
     assert not (tmp_path / "e.onnx").exists()
+    assert main(["clip", "digits_cnn", "--tune", "--rates", "1e-3,1e-2", "--trials", "1",
+                 "--profile-samples", "50", "--results", str(tmp_path / "no" / "p.jsonl"),
+                 "-o", str(tmp_path / "f.onnx")]) == 2
+    assert "cannot write the probes file" in capsys.readouterr().err
+    assert not (tmp_path / "f.onnx").exists()
 
 
 def test_tune_records_every_probe_and_resumes_without_reevaluating(tmp_path, capsys):
