@@ -241,9 +241,20 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
-    from host.image import describe, read_image
+    from host.image import describe, graph_of, read_image
+    from host.mitigation.clip import describe_clip
 
-    info = describe(read_image(args.image, args.manifest))
+    if args.image.suffix.lower() == ".onnx":
+        info = describe_clip(args.image)
+        rows = [(r["layer"], r["relu"], r["act_max"], r["t"]) for r in info["relu_layers"]]
+        _emit(args, info, f"ONNX model {args.image}: clipped ReLUs (seed 003)\n" + tabulate(
+            rows, headers=["layer", "relu", "ACT_max", "T"], missingval="-"))
+        return
+    image = read_image(args.image, args.manifest)
+    info = describe(image)
+    clip = describe_clip(graph_of(image)) if image.graph else {"relu_layers": []}
+    if clip["relu_layers"]:
+        info["clip"] = clip
     rows = [(t["name"], t["short"], t["layer"], t["role"], "x".join(map(str, t["shape"])), t["codec"],
              f"{t['bits_per_weight']:.3g}", t["bit_offset"], t["count"]) for t in info["tensors"]]
     m = info["model"]
@@ -252,9 +263,13 @@ def cmd_inspect(args: argparse.Namespace) -> None:
             f"model {m.get('source') or '?'} (input {m['input']} {m['input_shape']}, "
             f"output {m['output']})"
             + (f", input normalisation {m['normalize']}" if m.get("normalize") else ""))
+    clip_line = ("\nclipped ReLUs: " + ", ".join(
+        f"{r['layer']} T={r['t']:.6g}" for r in info["clip"]["relu_layers"] if r["t"] is not None)
+        if "clip" in info and any(r["t"] is not None for r in info["clip"]["relu_layers"])
+        else "")
     _emit(args, info, head + "\n" + tabulate(
         rows, headers=["tensor", "short name", "layer", "role", "shape", "codec", "bits/w", "bit offset",
-                       "weights"]))
+                       "weights"]) + clip_line)
 
 
 def cmd_diff(args: argparse.Namespace) -> None:
@@ -311,12 +326,52 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from host.report import read_run, write_report
 
-    run = read_run(args.run_dir)
+    if len(args.run_dir) > 1 or args.out is not None:
+        _compare(args)
+        return
+    run = read_run(args.run_dir[0])
     _warn_damaged(run.damaged)
     path = write_report(run)
     plots = sorted(str(p) for p in (path.parent / "plots").glob("*.png"))
     _emit(args, {"report": str(path), "plots": plots, **_damage_fields(run.damaged)},
           "\n".join([f"report: {path}"] + [f"plot: {p}" for p in plots]))
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from host.campaign import parse_rates
+    from host.report.compare import compare_runs
+
+    if args.out is None:
+        raise FlipLabError("several campaign folders are compared into --out DIR")
+    at = parse_rates(args.at) if args.at else None
+    path, table = compare_runs(args.run_dir, args.out, at=at)
+    rows = [(r["variant"], f"{r['auc']:.4f}",
+             "baseline" if i == 0 else f"{100 * r['auc_gain']:+.2f} %")
+            for i, r in table.iterrows()]
+    _emit(args, {"report": str(path), "variants": table.to_dict(orient="records")},
+          tabulate(rows, headers=["variant", "AUC", "AUC gain"]) + f"\nreport: {path}")
+
+
+def cmd_clip(args: argparse.Namespace) -> None:
+    from host.data import DataSpec
+    from host.mitigation.tune import ClipSettings, TuneSettings, clip_model
+
+    layers = tuple(x.strip() for x in args.layers.split(",") if x.strip()) if args.layers \
+        else None
+    clip = ClipSettings(DataSpec(args.data, args.normalize, None), args.profile_samples, layers)
+    tune = TuneSettings(codec=args.codec, channel=args.channel, rates=args.rates,
+                        trials=args.trials, seed=args.seed, samples=args.samples, n=args.n,
+                        m=args.m, delta=args.delta) if args.tune else None
+    progress = None if args.json else (lambda line: print(line, file=sys.stderr))
+    result = clip_model(args.model, args.out, clip, tune, results=args.results,
+                        progress=progress)
+    rows = [(r["layer"], f"{r['act_max']:.6g}", f"{r['t']:.6g}",
+             *((f"{r['auc_unclipped']:.4f}", f"{r['auc_act_max']:.4f}", f"{r['auc_tuned']:.4f}",
+                r["evaluations"]) if "auc_tuned" in r else ())) for r in result["layers"]]
+    headers = ["layer", "ACT_max", "T"] + (["AUC unclipped", "AUC ACT_max", "AUC tuned",
+                                            "probes"] if tune else [])
+    _emit(args, result, tabulate(rows, headers=headers) + f"\nwrote {result['output']}"
+          + (f" (probes: {result['probes']})" if tune else ""))
 
 
 def cmd_robustness(args: argparse.Namespace) -> None:
@@ -407,7 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend(v)
     v.set_defaults(func=cmd_eval)
 
-    s = sub.add_parser("inspect", help="show an image's layout and codecs")
+    s = sub.add_parser("inspect", help="show an image's layout and codecs (or a .onnx model's "
+                                       "clipped ReLUs)")
     s.add_argument("image", type=Path)
     s.add_argument("--manifest", type=Path)
     s.set_defaults(func=cmd_inspect)
@@ -452,7 +508,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_sweep)
 
     rp = sub.add_parser("report", help="report.md, plots and summary of a campaign folder")
-    rp.add_argument("run_dir", type=Path)
+    rp.add_argument("run_dir", type=Path, nargs="+",
+                    help="campaign folder; several (with --out): compared side by side, the "
+                         "first as baseline (AUC gain, accuracy differences in points)")
+    rp.add_argument("--out", type=Path, help="folder for the comparison (compare.md, plots)")
+    rp.add_argument("--at", help="comparison: rates to tabulate (default: every swept rate)")
     rp.set_defaults(func=cmd_report)
 
     rb = sub.add_parser("robustness", help="R(x) of one codec by bisection, without a grid")
@@ -475,7 +535,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend(rb)
     rb.set_defaults(func=cmd_robustness)
 
-    for sp in (e, i, v, s, d, m, w, rp, rb):
+    c = sub.add_parser("clip", help="clipped ReLUs (seed 003): profile ACT_max, clip, "
+                                    "tune the thresholds on AUC (--tune)")
+    c.add_argument("model", help="ONNX model file, or the name of a bundled model")
+    c.add_argument("-o", "--out", required=True, type=Path, help="the clipped model (.onnx)")
+    c.add_argument("--data", default="digits", help="dataset (as host eval --data)")
+    c.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    c.add_argument("--profile-samples", type=_positive, default=1000, dest="profile_samples",
+                   help="first N samples profiled for ACT_max (default 1000)")
+    c.add_argument("--layers", help="comma list of layers (or ReLU names) to clip "
+                                    "(default: every ReLU-activated layer)")
+    c.add_argument("--tune", action="store_true",
+                   help="search each layer's T with Algorithm 1 (faults in that layer only)")
+    c.add_argument("--codec", default="float32", help="--tune: codec of the stored weights")
+    c.add_argument("--channel", default="bsc", help="--tune: error model (as host sweep)")
+    c.add_argument("--rates", default="1e-7:1e-5:6", help="--tune: rates (as host sweep)")
+    c.add_argument("--trials", type=_positive, default=20, help="--tune: trials per rate")
+    c.add_argument("--samples", type=_positive,
+                   help="--tune: evaluate on the first N samples (default: the profiled ones)")
+    c.add_argument("--seed", type=_seed, default=0, help="--tune: campaign seed")
+    c.add_argument("--n", type=_positive, default=6, help="--tune: Algorithm 1's N")
+    c.add_argument("--m", type=_positive, default=3, help="--tune: Algorithm 1's M (< N)")
+    c.add_argument("--delta", type=float, default=0.005, help="--tune: Algorithm 1's delta")
+    c.add_argument("--results", type=Path,
+                   help="--tune: probes file, resumed if present (default: OUT.probes.jsonl)")
+    c.set_defaults(func=cmd_clip)
+
+    for sp in (e, i, v, s, d, m, w, rp, rb, c):
         sp.add_argument("--json", action="store_true", help="print the result as JSON")
 
     from host.board.cli import register as register_board

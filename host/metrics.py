@@ -434,6 +434,14 @@ def improvement_factor(r: float, r_baseline: float) -> float:
     return r / r_baseline
 
 
+def auc_gain(auc_protected: float, auc_baseline: float) -> float:
+    """Seed 003's AUC improvement, relative: ``AUC_clip / AUC_base - 1`` (1.7332 is the
+    paper's "173.32 % improvement"). NaN when either is NaN or the baseline is 0.0."""
+    if math.isnan(auc_protected) or math.isnan(auc_baseline) or auc_baseline == 0.0:
+        return math.nan
+    return auc_protected / auc_baseline - 1.0
+
+
 def accuracy_vs_bit_errors(df: pd.DataFrame) -> pd.DataFrame:
     """Seed 000 Fig. 4 (bottom) as a table: accuracy vs number of bit errors in one layer.
 

@@ -75,6 +75,41 @@ def _attr(node: onnx.NodeProto, name: str, default: float) -> float:
 
 # ------------------------------------------------------------------------------- int8 QDQ
 
+def _clipped_relu_between(g: onnx.GraphProto, made_by: dict, dq_x: onnx.NodeProto | None,
+                          expected_input: str) -> int | None:
+    """The integer threshold T_int of a clipped ReLU that host.mitigation.clip put between a
+    layer's QuantizeLinear output ``expected_input`` and the next layer's DequantizeLinear
+    ``dq_x``: ``DQ -> Where(LessOrEqual(x, T), x, 0) -> QuantizeLinear -> DQ``, all with the
+    same scale s and zero point, T = float32(T_int) * s. None when there is no clip."""
+    from host.mitigation.clip import CLIP_SUFFIX
+
+    if dq_x is None or dq_x.op_type != "DequantizeLinear":
+        return None
+    q2 = made_by.get(dq_x.input[0])
+    sub = made_by.get(q2.input[0]) if q2 is not None and q2.op_type == "QuantizeLinear" else None
+    if sub is None or sub.op_type != "Where" or not sub.name.endswith(CLIP_SUFFIX):
+        return None
+    cmp, dq = made_by.get(sub.input[0]), made_by.get(sub.input[1])
+    zero = constant_array(g, sub.input[2])
+    if cmp is None or cmp.op_type != "LessOrEqual" or cmp.input[0] != sub.input[1] \
+            or zero is None or np.any(zero != 0) \
+            or dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] != expected_input:
+        raise FlipLabError(f"cannot lower the clipped ReLU {sub.name!r}: not the form "
+                           f"host clip writes")
+    params = [(_scalar(g, n.input[1], "a clip scale"), _scalar(g, n.input[2], "a clip zero "
+                                                               "point")) for n in (dq, q2, dq_x)]
+    if len(set(params)) != 1:
+        raise FlipLabError(f"cannot lower the clipped ReLU {sub.name!r}: its QuantizeLinear / "
+                           f"DequantizeLinear pairs differ in scale or zero point")
+    scale = np.float32(params[0][0])
+    alpha = np.float32(_scalar(g, cmp.input[1], "a clip threshold"))
+    t_int = int(round(float(alpha / scale)))
+    if np.float32(t_int) * scale != alpha:
+        raise FlipLabError(f"cannot lower the clipped ReLU {sub.name!r}: its threshold {alpha} "
+                           f"is not on the activation grid (step {scale})")
+    return t_int
+
+
 def _lower_int8(ws: WeightSet) -> tuple[WeightSet, dict]:
     g = ws.graph.graph
     made_by, used_by = producers(g), _consumers(g)
@@ -91,7 +126,13 @@ def _lower_int8(ws: WeightSet) -> tuple[WeightSet, dict]:
             raise FlipLabError(f"cannot lower layer {node.name!r}: the int8 path takes Gemm "
                                f"with transB=1, alpha=beta=1")
         dq_x = made_by.get(node.input[0])
-        if dq_x is None or dq_x.op_type != "DequantizeLinear" or dq_x.input[0] != expected_input:
+        clip = _clipped_relu_between(g, made_by, dq_x, expected_input) if k > 0 else None
+        if clip is not None:  # the previous layer's clipped ReLU (seed 003), host.mitigation.clip
+            if not 0 <= clip <= layers[-1]["hi"]:
+                raise FlipLabError(f"cannot lower layer {layers[-1]['name']!r}: clip threshold "
+                                   f"{clip} is outside 0..{layers[-1]['hi']}")
+            layers[-1].update(act=True, t=clip)
+        elif dq_x is None or dq_x.op_type != "DequantizeLinear" or dq_x.input[0] != expected_input:
             raise FlipLabError(f"cannot lower layer {node.name!r}: its input is not the "
                                f"dequantised output of the previous layer")
         x_scale = _scalar(g, dq_x.input[1], "an activation scale")
