@@ -223,6 +223,35 @@ def cmd_diff(args: argparse.Namespace) -> None:
         rows, headers=["tensor", "bits", "errors", "0->1", "1->0", "errors by bit position 0.."]))
 
 
+def cmd_characterize(args: argparse.Namespace) -> None:
+    from host.image import read_image, read_like
+    from host.profile import characterize, write_profile
+
+    golden = read_image(args.golden, args.manifest)
+    dumps = [read_like(path, golden) for path in args.dumps]
+    doc = characterize(golden, dumps, block_bytes=args.block,
+                       source=f"{args.golden} + {len(dumps)} dump(s)")
+    write_profile(doc, args.output)
+
+    def fmt(r: dict) -> str:
+        return f"{r['rate']:.3g} [{r['low']:.3g}, {r['high']:.3g}]"
+
+    rows = [("overall", fmt(doc["overall"]["p01"]), fmt(doc["overall"]["p10"])),
+            ("transient", fmt(doc["transient"]["p01"]), fmt(doc["transient"]["p10"])),
+            ("permanent" + ("" if doc["permanent"]["known"] else " (1 dump: unknown)"),
+             fmt(doc["permanent"]["p01"]), fmt(doc["permanent"]["p10"]))]
+    rows += [(t["name"], fmt(t["p01"]), fmt(t["p10"])) for t in doc["tensors"]]
+    sp = doc["spatial"]
+    blocks, cols = sp["blocks"], sp["columns"]
+    tail = (f"blocks of {blocks['block_bytes']} B: dispersion index "
+            f"{blocks['index'] if blocks['index'] is None else round(blocks['index'], 3)}, "
+            f"negative-binomial k {blocks['k']:.3g}; top bit column holds "
+            f"{cols['top_share']:.1%} of the faulty cells; {sp['fields']['multi_bit']} multi-bit "
+            f"fields (i.i.d.: {sp['fields']['expected_iid']:.3g})\nprofile: {args.output}")
+    _emit(args, {"profile": str(args.output), **doc}, tabulate(
+        rows, headers=["cells", "p01 [95% CI]", "p10 [95% CI]"]) + "\n" + tail)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from host.demo import run_demo
 
@@ -351,6 +380,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--manifest", type=Path, help="manifest, when GOLDEN is itself a raw dump")
     d.set_defaults(func=cmd_diff)
 
+    c = sub.add_parser("characterize",
+                       help="fit an error profile from dumps of a golden image (replay it with "
+                            "--channel profile:FILE)")
+    c.add_argument("golden", type=Path, help="the image that was written")
+    c.add_argument("dumps", type=Path, nargs="+",
+                   help="what was read back: images or raw payload dumps of the same layout")
+    c.add_argument("--manifest", type=Path, help="manifest, when GOLDEN is itself a raw dump")
+    c.add_argument("--block", type=_positive, default=4096, metavar="BYTES",
+                   help="block size for the spatial statistics (default 4096, one BRAM)")
+    c.add_argument("-o", "--output", required=True, type=Path, help="profile file to write (TOML)")
+    c.set_defaults(func=cmd_characterize)
+
     m = sub.add_parser("demo", help="the main job on the embedded default model and data")
     m.add_argument("--out", default="runs/demo", help="folder for the demo's files")
     m.set_defaults(func=cmd_demo)
@@ -405,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend(rb)
     rb.set_defaults(func=cmd_robustness)
 
-    for sp in (e, i, v, s, d, m, w, rp, rb):
+    for sp in (e, i, v, s, d, c, m, w, rp, rb):
         sp.add_argument("--json", action="store_true", help="print the result as JSON")
 
     from host.board.cli import register as register_board
