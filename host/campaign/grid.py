@@ -166,6 +166,9 @@ def sweep_channel(spec: str) -> Channel:
     if channel.name == "none":
         raise FlipLabError("channel 'none' has no rate to sweep; use bsc, asym:P01,P10 or "
                            "stuck:F,S[,seed=D]")
+    profile = getattr(channel, "profile", None)
+    if profile is not None and profile.reference_rate == 0.0:
+        raise FlipLabError(f"channel {spec!r}: the profile has no errors, so no rate to sweep")
     if channel.name == "asym" and channel.rate == 0.0:
         raise FlipLabError(f"channel {spec!r}: asym needs P01 or P10 above 0 (their ratio is kept)")
     return channel
