@@ -177,7 +177,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     result = evaluate(EvalSettings(
         image=args.image, manifest=args.manifest,
         data=DataSpec(args.data, args.normalize, args.samples), channel=args.channel,
-        seed=args.seed, trial=args.trial, board=args.board, backend=args.backend,
+        seed=args.seed, trial=args.trial, tensors=args.tensors, board=args.board,
+        backend=args.backend,
         options={"strategy": args.strategy}, progress=not args.json))
     out = result.to_json()
     summary = (f"accuracy {out['accuracy']:.4f} ({out['correct']}/{out['samples']}), "
@@ -265,7 +266,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
     spec = make_spec(args.model, SweepSettings(
         codecs=args.codecs, rates=args.rates, trials=args.trials, channel=args.channel,
-        scopes=args.scope, granularity=args.range, overrides=args.override,
+        scopes=(args.scope or []) + ([f"tensors:{','.join(args.tensors)}"] if args.tensors
+                                      else []) or None, granularity=args.range, overrides=args.override,
         data=DataSpec(args.data, args.normalize, args.samples), seed=args.seed,
         backend=args.backend))
     try:
@@ -344,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--seed", type=_seed, default=0, help="campaign seed (default 0)")
     i.add_argument("--trial", type=_seed, default=0, help="trial index (default 0)")
     i.add_argument("--tensors", action="append", metavar="PATTERN",
-                   help="only these tensors/layers (repeatable fnmatch patterns)")
+                   help="only these tensors/layers (repeatable fnmatch patterns; '!PATTERN' "
+                        "excludes, e.g. '!conv1*' spares the first layer)")
     i.add_argument("--bits", type=_bit_positions, metavar="POSITIONS",
                    help="only these bit positions in each code, e.g. 'msb' or '7,6'")
     i.add_argument("-o", "--output", required=True, type=Path)
@@ -361,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--channel", help="inject errors in memory before evaluating (e.g. bsc:1e-3)")
     v.add_argument("--seed", type=_seed, default=0)
     v.add_argument("--trial", type=_seed, default=0)
+    v.add_argument("--tensors", action="append", metavar="PATTERN",
+                   help="with --channel: only these tensors/layers take errors ('!PATTERN' "
+                        "spares them; repeatable)")
     v.add_argument("--strategy", choices=("session", "inputs"),
                    help="onnxruntime backend only: how weights reach onnxruntime, session "
                         "(default) or inputs (docs/benchmarks.md)")
@@ -406,8 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lo:hi:n (n log-spaced rates, ends included) or a comma list")
     w.add_argument("--trials", type=_positive, required=True, help="trials per rate (M)")
     w.add_argument("--scope", action="append", metavar="SCOPE",
-                   help="model (default), layers (each layer alone), layer:NAME, bits:POSITIONS "
-                        "(repeatable)")
+                   help="model (default), layers (each layer alone), layer:NAME, bits:POSITIONS, "
+                        "tensors:PATTERNS ('!P' excludes P) (repeatable)")
+    w.add_argument("--tensors", action="append", metavar="PATTERN",
+                   help="one more scope: only these tensors/layers; '!PATTERN' spares them "
+                        "(repeatable; same as --scope tensors:P1,P2)")
     w.add_argument("--range", default="model", choices=("model", "tensor", "channel"),
                    help="quantisation range per model (default), tensor or output channel")
     w.add_argument("--override", action="append", default=[], metavar="PATTERN=CODEC",

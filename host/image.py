@@ -128,18 +128,29 @@ class Image:
         return self.payload[start:start + (entry.stored_bits + 7) // 8]
 
     def select(self, patterns: Iterable[str] | None) -> list[TensorEntry]:
-        """Tensors whose name or layer matches any of the fnmatch patterns (all when None)."""
+        """Tensors whose name or layer matches the fnmatch patterns (all when None).
+
+        A pattern ``!P`` excludes what ``P`` matches: the selection is the tensors matching
+        any plain pattern (every tensor when all patterns are exclusions) minus those matching
+        any exclusion, in table order. Every pattern must match some tensor or layer.
+        """
         if not patterns:
             return list(self.tensors)
         patterns = list(patterns)
-        chosen = [t for t in self.tensors
-                  if any(fnmatch.fnmatchcase(t.name, p) or fnmatch.fnmatchcase(t.layer, p)
-                         for p in patterns)]
-        for p in patterns:
-            if not any(fnmatch.fnmatchcase(t.name, p) or fnmatch.fnmatchcase(t.layer, p)
-                       for t in self.tensors):
+
+        def hits(t: TensorEntry, p: str) -> bool:
+            return fnmatch.fnmatchcase(t.name, p) or fnmatch.fnmatchcase(t.layer, p)
+
+        include = [p for p in patterns if not p.startswith("!")]
+        exclude = [p[1:] for p in patterns if p.startswith("!")]
+        for p in include + exclude:
+            if not p:
+                raise FlipLabError("empty tensor pattern ('!' needs a pattern after it)")
+            if not any(hits(t, p) for t in self.tensors):
                 raise FlipLabError(f"pattern {p!r} matches no tensor or layer of the image")
-        return chosen
+        return [t for t in self.tensors
+                if (not include or any(hits(t, p) for p in include))
+                and not any(hits(t, p) for p in exclude)]
 
     def regions(self, tensors: Iterable[str] | None = None,
                 bit_positions: Iterable[int | str] | None = None) -> list[Region]:
@@ -147,11 +158,14 @@ class Image:
 
         ``bit_positions`` restricts errors to positions inside each stored field (0 = least
         significant bit of a code; ``"msb"`` = the code's most significant bit, q - 1). For a
-        SECDED tensor the field is the 72-bit codeword.
+        SECDED tensor the field is the 72-bit codeword. Tensors in a ``reliable(...)`` codec
+        are left out: they are kept where no channel reaches them.
         """
         out = []
         for t in self.select(tensors):
             codec = t.codec_obj
+            if getattr(codec, "reliable", False):
+                continue
             field_bits = codec.field_bits
             n_fields = t.stored_bits // field_bits
             positions = None
