@@ -253,6 +253,33 @@ def cmd_characterize(args: argparse.Namespace) -> None:
         rows, headers=["cells", "p01 [95% CI]", "p10 [95% CI]"]) + "\n" + tail)
 
 
+def cmd_plan(args: argparse.Namespace) -> None:
+    from host.data import DataSpec
+    from host.plan import PlanSettings, make_plan
+
+    res = make_plan(args.model, PlanSettings(
+        codecs=args.codecs, target=args.target, channel=args.channel, trials=args.trials,
+        data=DataSpec(args.data, args.normalize, args.samples), seed=args.seed),
+        args.out, progress=not args.json)
+    out = res.to_json()
+    if res.plan is None:
+        head = (f"no assignment of {args.codecs} (+ reliable) meets {args.target}: "
+                f"threshold {res.threshold:.4f}")
+    else:
+        head = (f"plan for {args.target} (mean accuracy >= {res.threshold:.4f} at rate "
+                f"{res.target.rate:g}): {res.plan.bits / res.weights:.3g} bits/weight, "
+                f"predicted {res.reference - res.plan.drop:.4f}\n  "
+                + " ".join(res.overrides()))
+    rows = [(r["name"], r["note"], f"{r['bits_per_weight']:.3g}",
+             "" if r["predicted_accuracy"] is None else f"{r['predicted_accuracy']:.4f}",
+             f"{r['measured_accuracy']:.4f}", "yes" if r["meets_target"] else "no",
+             "" if r["r_x"] is None else f"{r['r_x']:.3g}", r["r_x_status"]) for r in res.rows]
+    x = res.threshold / res.reference
+    _emit(args, out, head + "\n" + tabulate(rows, headers=[
+        "", "choice", "bits/weight", "predicted acc.", "measured acc.", "meets target",
+        f"R({x:.3g}) interp.", "R status"]) + f"\nplot: {res.plot}")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from host.demo import run_demo
 
@@ -398,6 +425,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, type=Path, help="profile file to write (TOML)")
     c.set_defaults(func=cmd_characterize)
 
+    pl = sub.add_parser("plan", help="least stored bits per layer that meet a robustness target")
+    pl.add_argument("model", help="ONNX model file, or the name of a bundled model")
+    pl.add_argument("--codecs", required=True,
+                    help="codecs a layer may use, e.g. fixed8,parity8,'secded(fixed8)' "
+                         "(reliable(<first>) is added)")
+    pl.add_argument("--target", required=True,
+                    help="'R(X)>=P' (e.g. 'R(0.95)>=1e-2') or 'acc>=A@P' (e.g. 'acc>=0.9@1e-2')")
+    pl.add_argument("--channel", default="bsc", help="as host sweep --channel")
+    pl.add_argument("--trials", type=_positive, default=10, help="trials per point (default 10)")
+    pl.add_argument("--data", default="digits", help="dataset (as host eval --data)")
+    pl.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    pl.add_argument("--samples", type=_positive, help="use only the first N samples")
+    pl.add_argument("--seed", type=_seed, default=0, help="campaign seed (default 0)")
+    pl.add_argument("--out", type=Path, default=Path("runs/plan"),
+                    help="folder for the campaigns and the plot (resumed if same)")
+    pl.set_defaults(func=cmd_plan)
+
     m = sub.add_parser("demo", help="the main job on the embedded default model and data")
     m.add_argument("--out", default="runs/demo", help="folder for the demo's files")
     m.set_defaults(func=cmd_demo)
@@ -455,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend(rb)
     rb.set_defaults(func=cmd_robustness)
 
-    for sp in (e, i, v, s, d, c, m, w, rp, rb):
+    for sp in (e, i, v, s, d, c, pl, m, w, rp, rb):
         sp.add_argument("--json", action="store_true", help="print the result as JSON")
 
     from host.board.cli import register as register_board
