@@ -36,6 +36,25 @@ def mean_by_rate(out: Path) -> pd.DataFrame:
                                   flips=("flips", "mean"), trials=("trial", "count"))
 
 
+def moved_column_profile(column: int, out: Path) -> Path:
+    """The bram-undervolt preset as a profile file, its heavy column moved to ``column``."""
+    from host.channels.presets import BRAM_UNDERVOLT as P
+    from host.profile import SCHEMA, VERSION, write_profile
+
+    weights = list(P.column_weights())
+    weights[0], weights[column] = weights[column], weights[0]
+    zero = {"rate": 0.0, "low": 0.0, "high": 0.0, "errors": 0, "bits": 0}
+    doc = {"schema": SCHEMA, "version": VERSION, "source": f"bram-undervolt, column {column}",
+           "transient": {"p01": zero, "p10": zero},
+           "permanent": {"known": True, "p01": zero, "p10": {**zero, "rate": P.permanent_p10},
+                         "spatial": {"blocks": {"k": P.block_k, "block_bytes": P.block_bytes},
+                                     "columns": {"weights": weights}}}}
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"bram-column{column}.profile.toml"
+    write_profile(doc, path)
+    return path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=2000)
@@ -43,21 +62,28 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("runs/memory"))
     ap.add_argument("--skip-plan", action="store_true")
+    ap.add_argument("--column", type=int, default=None,
+                    help="move the preset's heavy bit column to this column (0..31) through a "
+                         "profile file: how much the (unpublished) column position matters")
     args = ap.parse_args()
     data = DataSpec(DATA, "unit", args.samples)
+    channel = "bram-undervolt"
+    if args.column is not None:
+        channel = f"profile:{moved_column_profile(args.column, args.out)}"
     rows = []
     for device in range(args.devices):
         bram = make_spec(MODEL, SweepSettings(codecs="fixed8", rates=RATES, trials=args.trials,
-                                              channel=f"bram-undervolt,seed={device}",
+                                              channel=f"{channel},seed={device}",
                                               data=data, seed=2018))
-        res = run_sweep(bram, args.out / f"bram-dev{device}", summary=False)
+        tag = "" if args.column is None else f"-col{args.column}"
+        res = run_sweep(bram, args.out / f"bram{tag}-dev{device}", summary=False)
         bits = 8 * 329962  # fixed8: every stored bit is eligible
-        b = mean_by_rate(args.out / f"bram-dev{device}")
+        b = mean_by_rate(args.out / f"bram{tag}-dev{device}")
         ber = (b["flips"] / bits).round(8).tolist()  # the observed mean BER per rate
         bsc = make_spec(MODEL, SweepSettings(codecs="fixed8", rates=ber, trials=args.trials,
                                              channel="bsc", data=data, seed=2018))
-        run_sweep(bsc, args.out / f"bsc-dev{device}", summary=False)
-        s = mean_by_rate(args.out / f"bsc-dev{device}")
+        run_sweep(bsc, args.out / f"bsc{tag}-dev{device}", summary=False)
+        s = mean_by_rate(args.out / f"bsc{tag}-dev{device}")
         for (rate, br), (_, sr) in zip(b.iterrows(), s.iterrows()):
             rows.append({"device": device, "rate": rate, "observed_ber": br["flips"] / bits,
                          "bram": br["accuracy"], "bram_std": br["std"],
@@ -72,7 +98,8 @@ def main() -> None:
               f"| {r.bsc:.2%} ± {r.bsc_std:.2%} | {r.gap:+.2%} |")
     print(f"max |gap| {table['gap'].abs().max():.2%}; mean |gap| {table['gap'].abs().mean():.2%}")
     (args.out).mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / "bram_vs_bsc.csv", index=False)
+    table.to_csv(args.out / f"bram_vs_bsc{'' if args.column is None else args.column}.csv",
+                 index=False)
     if args.skip_plan:
         return
     res = make_plan(MODEL, PlanSettings(codecs="fixed8,parity8,secded(fixed8)",

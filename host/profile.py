@@ -329,11 +329,12 @@ def profile_of(doc: dict, *, source: str = "") -> Profile:
 
 
 def _toml_value(v: object) -> str:
-    if isinstance(v, bool):
+    if isinstance(v, (bool, np.bool_)):
         return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
         if math.isinf(v):
             return "inf" if v > 0 else "-inf"
         if math.isnan(v):

@@ -138,6 +138,11 @@ def test_profile_file_round_trip_and_bad_files(tmp_path):
         read_profile(tmp_path / "broken.toml")
     with pytest.raises(FlipLabError, match="does not exist"):
         read_profile(tmp_path / "missing.toml")
+    # numpy scalars are written as plain TOML numbers
+    odd = {"schema": "fliplab-profile", "version": 1, "x": np.float64(0.5), "n": np.int64(3),
+           "b": np.bool_(True), "k": math.inf, "w": list(np.ones(2))}
+    write_profile(odd, tmp_path / "odd.toml")
+    assert read_profile(tmp_path / "odd.toml") == {**odd, "w": [1.0, 1.0]}
 
 
 def test_bad_inputs():
