@@ -62,6 +62,8 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("runs/memory"))
     ap.add_argument("--skip-plan", action="store_true")
+    ap.add_argument("--skip-gap", action="store_true")
+    ap.add_argument("--target", default="R(0.95)>=1e-2")
     ap.add_argument("--column", type=int, default=None,
                     help="move the preset's heavy bit column to this column (0..31) through a "
                          "profile file: how much the (unpublished) column position matters")
@@ -71,7 +73,7 @@ def main() -> None:
     if args.column is not None:
         channel = f"profile:{moved_column_profile(args.column, args.out)}"
     rows = []
-    for device in range(args.devices):
+    for device in range(0 if args.skip_gap else args.devices):
         bram = make_spec(MODEL, SweepSettings(codecs="fixed8", rates=RATES, trials=args.trials,
                                               channel=f"{channel},seed={device}",
                                               data=data, seed=2018))
@@ -91,6 +93,9 @@ def main() -> None:
                          "gap": sr["accuracy"] - br["accuracy"],
                          "reference": res.reference["accuracy"]})
     table = pd.DataFrame(rows)
+    if args.skip_gap:
+        table = pd.DataFrame(columns=["device", "rate", "observed_ber", "bram", "bram_std",
+                                      "bsc", "bsc_std", "gap"])
     print("| device | preset rate | observed BER | bram-undervolt acc. | BSC acc. (same BER) | gap |")
     print("|---|---|---|---|---|---|")
     for r in table.itertuples():
@@ -98,17 +103,20 @@ def main() -> None:
               f"| {r.bsc:.2%} ± {r.bsc_std:.2%} | {r.gap:+.2%} |")
     print(f"max |gap| {table['gap'].abs().max():.2%}; mean |gap| {table['gap'].abs().mean():.2%}")
     (args.out).mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / f"bram_vs_bsc{'' if args.column is None else args.column}.csv",
-                 index=False)
+    if not args.skip_gap:
+        table.to_csv(args.out / f"bram_vs_bsc{'' if args.column is None else args.column}.csv",
+                     index=False)
     if args.skip_plan:
         return
+    target_tag = "".join(ch for ch in args.target if ch.isalnum() or ch in ".-")
     res = make_plan(MODEL, PlanSettings(codecs="fixed8,parity8,secded(fixed8)",
-                                        target="R(0.95)>=1e-2", trials=args.trials, data=data,
-                                        seed=2018), args.out / "plan")
+                                        target=args.target, trials=args.trials, data=data,
+                                        seed=2018), args.out / f"plan-{target_tag}")
     doc = res.to_json()
-    (args.out / "plan.json").write_text(json.dumps(doc, indent=1))
+    (args.out / f"plan-{target_tag}.json").write_text(json.dumps(doc, indent=1))
     print(json.dumps(doc["plan"], indent=1))
-    print("| | choice | bits/weight | predicted acc. at 0.01 | measured acc. at 0.01 | meets | R(0.95) interp. |")
+    print(f"| | choice | bits/weight | predicted acc. at {res.target.rate:g} | measured acc. "
+          f"at {res.target.rate:g} | meets | R(x) interp. |")
     print("|---|---|---|---|---|---|---|")
     for r in doc["table"]:
         pred = "" if r["predicted_accuracy"] is None else f"{r['predicted_accuracy']:.2%}"

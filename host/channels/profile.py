@@ -25,6 +25,7 @@ uniform per cell).
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -71,6 +72,8 @@ class ProfileChannel(Channel):
         self.device = check_seed(device, f"{label}: device seed")
         self.label = label
         self.name = label.partition(":")[0]
+        #: the device's permanent cells per (layout, stored payload, rate_max): drawn once
+        self._permanent: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         if self.scale * profile.reference_rate > 1.0:
             raise FlipLabError(f"{label}@{format_number(self.scale)}: mean error rate "
                                f"{self.scale * profile.reference_rate:.3g} is above 1")
@@ -139,6 +142,25 @@ class ProfileChannel(Channel):
         keep = onset < rate_max
         return bits[keep], onset[keep], u[keep]
 
+    def _permanent_cells(self, payload: np.ndarray, layout: RegionLayout, rate_max: float,
+                         m_max: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The device's permanently wrong cells up to ``rate_max`` (bits, onsets, uniforms).
+
+        A property of (device, layout, stored bits): drawn once and kept (a few entries), so
+        the trials of a campaign pay only for their transient flips. The draw itself thins
+        candidates taken at the largest cell rate, up to one uniform per cell."""
+        digest = hashlib.blake2b(payload.tobytes(), digest_size=16).digest()
+        key = (tuple(layout.regions), layout.payload_bits, digest, rate_max)
+        if key not in self._permanent:
+            ref = self.profile.reference_rate
+            cand = sample_nested(device_seed(self.device), layout.n_eligible,
+                                 min(1.0, rate_max * m_max / ref))
+            if len(self._permanent) >= 4:
+                self._permanent.pop(next(iter(self._permanent)))
+            self._permanent[key] = self._onsets(cand.index, cand.u, payload, layout, 1,
+                                                rate_max)
+        return self._permanent[key]
+
     def _pattern(self, payload: np.ndarray, layout: RegionLayout,
                  root: np.random.SeedSequence, rate_max: float) -> NestedPattern:
         ref = self.profile.reference_rate
@@ -151,8 +173,7 @@ class ProfileChannel(Channel):
             cand = sample_nested(root, n, min(1.0, rate_max * t_max / ref))
             parts.append(self._onsets(cand.index, cand.u, payload, layout, 0, rate_max))
         if m_max > 0:  # permanent: from the device's stream, the same in every trial
-            cand = sample_nested(device_seed(self.device), n, min(1.0, rate_max * m_max / ref))
-            parts.append(self._onsets(cand.index, cand.u, payload, layout, 1, rate_max))
+            parts.append(self._permanent_cells(payload, layout, rate_max, m_max))
         bits = np.concatenate([b for b, _, _ in parts])
         onset = np.concatenate([o for _, o, _ in parts])
         u = np.concatenate([x for _, _, x in parts])

@@ -87,6 +87,8 @@ def test_permanent_cells_are_the_same_in_every_trial_of_a_device():
     a = ch.pattern(pl, regions(), seed=0, trial=0).at(ch.rate)
     b = ch.pattern(pl, regions(), seed=9, trial=5).at(ch.rate)
     assert a.size > 50 and np.array_equal(a, b)
+    fresh = parse_channel("bram-undervolt@10,seed=7")  # no cached map: the same cells
+    assert np.array_equal(fresh.pattern(pl, regions(), seed=4, trial=2).at(ch.rate), a)
     other = parse_channel("bram-undervolt@10,seed=8").pattern(pl, regions(), seed=0).at(ch.rate)
     assert not np.array_equal(a, other)
     # bram faults are 1 -> 0 only
