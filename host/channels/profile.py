@@ -100,7 +100,7 @@ class ProfileChannel(Channel):
         p = self.profile
         trans = np.zeros(bits.size)
         if bits.size:
-            region = np.searchsorted(layout._offsets, index, side="right") - 1
+            region = layout.region_of(index)
             for r_i, region_obj in enumerate(layout.regions):
                 sel = region == r_i
                 if not sel.any():
