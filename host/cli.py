@@ -223,7 +223,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     settings = EvalSettings(
         image=args.image, manifest=args.manifest,
         data=DataSpec(args.data, args.normalize, args.samples), channel=args.channel,
-        seed=args.seed or 0, trial=args.trial or 0, board=args.board, backend=args.backend,
+        seed=args.seed or 0, trial=args.trial or 0, tensors=args.tensors, board=args.board,
+        backend=args.backend,
         options={"strategy": args.strategy}, progress=not args.json)
     result = evaluate(settings)
     warning = near_chance_warning(result, settings, read_image(args.image, args.manifest).model)
@@ -289,6 +290,62 @@ def cmd_diff(args: argparse.Namespace) -> None:
         rows, headers=["tensor", "bits", "errors", "0->1", "1->0", "errors by bit position 0.."]))
 
 
+def cmd_characterize(args: argparse.Namespace) -> None:
+    from host.image import read_image, read_like
+    from host.profile import characterize, write_profile
+
+    golden = read_image(args.golden, args.manifest)
+    dumps = [read_like(path, golden) for path in args.dumps]
+    doc = characterize(golden, dumps, block_bytes=args.block,
+                       source=f"{args.golden} + {len(dumps)} dump(s)")
+    write_profile(doc, args.output)
+
+    def fmt(r: dict) -> str:
+        return f"{r['rate']:.3g} [{r['low']:.3g}, {r['high']:.3g}]"
+
+    rows = [("overall", fmt(doc["overall"]["p01"]), fmt(doc["overall"]["p10"])),
+            ("transient", fmt(doc["transient"]["p01"]), fmt(doc["transient"]["p10"])),
+            ("permanent" + ("" if doc["permanent"]["known"] else " (1 dump: unknown)"),
+             fmt(doc["permanent"]["p01"]), fmt(doc["permanent"]["p10"]))]
+    rows += [(t["name"], fmt(t["p01"]), fmt(t["p10"])) for t in doc["tensors"]]
+    sp = doc["spatial"]
+    blocks, cols = sp["blocks"], sp["columns"]
+    tail = (f"blocks of {blocks['block_bytes']} B: dispersion index "
+            f"{blocks['index'] if blocks['index'] is None else round(blocks['index'], 3)}, "
+            f"negative-binomial k {blocks['k']:.3g}; top bit column holds "
+            f"{cols['top_share']:.1%} of the faulty cells; {sp['fields']['multi_bit']} multi-bit "
+            f"fields (i.i.d.: {sp['fields']['expected_iid']:.3g})\nprofile: {args.output}")
+    _emit(args, {"profile": str(args.output), **doc}, tabulate(
+        rows, headers=["cells", "p01 [95% CI]", "p10 [95% CI]"]) + "\n" + tail)
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    from host.data import DataSpec
+    from host.plan import PlanSettings, make_plan
+
+    res = make_plan(args.model, PlanSettings(
+        codecs=args.codecs, target=args.target, channel=args.channel, trials=args.trials,
+        data=DataSpec(args.data, args.normalize, args.samples), seed=args.seed),
+        args.out, progress=not args.json)
+    out = res.to_json()
+    if res.plan is None:
+        head = (f"no assignment of {args.codecs} (+ reliable) meets {args.target}: "
+                f"threshold {res.threshold:.4f}")
+    else:
+        head = (f"plan for {args.target} (mean accuracy >= {res.threshold:.4f} at rate "
+                f"{res.target.rate:g}): {res.plan.bits / res.weights:.3g} bits/weight, "
+                f"predicted {res.reference - res.plan.drop:.4f}\n  "
+                + " ".join(res.overrides()))
+    rows = [(r["name"], r["note"], f"{r['bits_per_weight']:.3g}",
+             "" if r["predicted_accuracy"] is None else f"{r['predicted_accuracy']:.4f}",
+             f"{r['measured_accuracy']:.4f}", "yes" if r["meets_target"] else "no",
+             "" if r["r_x"] is None else f"{r['r_x']:.3g}", r["r_x_status"]) for r in res.rows]
+    x = res.threshold / res.reference
+    _emit(args, out, head + "\n" + tabulate(rows, headers=[
+        "", "choice", "bits/weight", "predicted acc.", "measured acc.", "meets target",
+        f"R({x:.3g}) interp.", "R status"]) + f"\nplot: {res.plot}")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from host.demo import run_demo
 
@@ -306,7 +363,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
                            "workers run the units, so give one or the other")
     spec = make_spec(args.model, SweepSettings(
         codecs=args.codecs, rates=args.rates, trials=args.trials, channel=args.channel,
-        scopes=args.scope, granularity=args.range, overrides=args.override,
+        scopes=(args.scope or []) + ([f"tensors:{','.join(args.tensors)}"] if args.tensors
+                                      else []) or None, granularity=args.range, overrides=args.override,
         data=DataSpec(args.data, args.normalize, args.samples), seed=args.seed,
         backend=args.backend))
     try:
@@ -433,7 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--trial", type=_seed, default=0, help="trial index (default 0)")
     i.add_argument("--tensors", action="append", metavar="PATTERN",
                    help="only these tensors (repeatable fnmatch patterns on a tensor's name, "
-                        "layer or short name, as host inspect shows them)")
+                        "layer or short name, as host inspect shows them; '!PATTERN' excludes, "
+                        "e.g. '!conv1*' spares the first layer)")
     i.add_argument("--bits", type=_bit_positions, metavar="POSITIONS",
                    help="only these bit positions in each code, e.g. 'msb' or '7,6'")
     i.add_argument("-o", "--output", required=True, type=Path)
@@ -454,6 +513,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="campaign seed of the --channel errors (default 0)")
     v.add_argument("--trial", type=_seed, default=None,
                    help="trial index of the --channel errors (default 0)")
+    v.add_argument("--tensors", action="append", metavar="PATTERN",
+                   help="with --channel: only these tensors/layers take errors ('!PATTERN' "
+                        "spares them; repeatable)")
     v.add_argument("--strategy", default=None, choices=("session", "inputs"),
                    help="onnxruntime backend only: how weights reach onnxruntime, session "
                         "(default) or inputs (docs/benchmarks.md)")
@@ -474,6 +536,35 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--manifest", type=Path, help="manifest, when GOLDEN is itself a raw dump")
     d.set_defaults(func=cmd_diff)
 
+    ch = sub.add_parser("characterize",
+                       help="fit an error profile from dumps of a golden image (replay it with "
+                            "--channel profile:FILE)")
+    ch.add_argument("golden", type=Path, help="the image that was written")
+    ch.add_argument("dumps", type=Path, nargs="+",
+                   help="what was read back: images or raw payload dumps of the same layout")
+    ch.add_argument("--manifest", type=Path, help="manifest, when GOLDEN is itself a raw dump")
+    ch.add_argument("--block", type=_positive, default=4096, metavar="BYTES",
+                   help="block size for the spatial statistics (default 4096, one BRAM)")
+    ch.add_argument("-o", "--output", required=True, type=Path, help="profile file to write (TOML)")
+    ch.set_defaults(func=cmd_characterize)
+
+    pl = sub.add_parser("plan", help="least stored bits per layer that meet a robustness target")
+    pl.add_argument("model", help="ONNX model file, or the name of a bundled model")
+    pl.add_argument("--codecs", required=True,
+                    help="codecs a layer may use, e.g. fixed8,parity8,'secded(fixed8)' "
+                         "(reliable(<first>) is added)")
+    pl.add_argument("--target", required=True,
+                    help="'R(X)>=P' (e.g. 'R(0.95)>=1e-2') or 'acc>=A@P' (e.g. 'acc>=0.9@1e-2')")
+    pl.add_argument("--channel", default="bsc", help="as host sweep --channel")
+    pl.add_argument("--trials", type=_positive, default=10, help="trials per point (default 10)")
+    pl.add_argument("--data", default="digits", help="dataset (as host eval --data)")
+    pl.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    pl.add_argument("--samples", type=_positive, help="use only the first N samples")
+    pl.add_argument("--seed", type=_seed, default=0, help="campaign seed (default 0)")
+    pl.add_argument("--out", type=Path, default=Path("runs/plan"),
+                    help="folder for the campaigns and the plot (resumed if same)")
+    pl.set_defaults(func=cmd_plan)
+
     m = sub.add_parser("demo", help="the main job on the embedded default model and data")
     m.add_argument("--out", default="runs/demo", help="folder for the demo's files")
     m.set_defaults(func=cmd_demo)
@@ -489,8 +580,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lo:hi:n (n log-spaced rates, ends included) or a comma list")
     w.add_argument("--trials", type=_positive, required=True, help="trials per rate (M)")
     w.add_argument("--scope", action="append", metavar="SCOPE",
-                   help="model (default), layers (each layer alone), layer:NAME, bits:POSITIONS "
-                        "(repeatable)")
+                   help="model (default), layers (each layer alone), layer:NAME, bits:POSITIONS, "
+                        "tensors:PATTERNS ('!P' excludes P) (repeatable)")
+    w.add_argument("--tensors", action="append", metavar="PATTERN",
+                   help="one more scope: only these tensors/layers; '!PATTERN' spares them "
+                        "(repeatable; same as --scope tensors:P1,P2)")
     w.add_argument("--range", default="model", choices=("model", "tensor", "channel"),
                    help="quantisation range per model (default), tensor or output channel")
     w.add_argument("--override", action="append", default=[], metavar="PATTERN=CODEC",
@@ -561,7 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--tune: probes file, resumed if present (default: OUT.probes.jsonl)")
     c.set_defaults(func=cmd_clip)
 
-    for sp in (e, i, v, s, d, m, w, rp, rb, c):
+    for sp in (e, i, v, s, d, ch, pl, m, w, rp, rb, c):
         sp.add_argument("--json", action="store_true", help="print the result as JSON")
 
     from host.board.cli import register as register_board

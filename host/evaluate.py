@@ -30,6 +30,8 @@ class EvalSettings:
         data: the labelled samples.
         channel: inject errors in memory before evaluating (a channel spec), or None.
         seed, trial: identify the injected errors (as ``host inject``).
+        tensors: only these tensors/layers take the channel's errors (fnmatch patterns,
+            ``!P`` excludes P; None: all), as ``host inject --tensors``.
         board: a serial port: write the payload to the board, read it back, evaluate that.
         backend: executor name (host.executors).
         options: the executor's own options (``{"strategy": "inputs"}``); an option the
@@ -44,6 +46,7 @@ class EvalSettings:
     channel: str | None = None
     seed: int = 0
     trial: int = 0
+    tensors: list[str] | None = None
     board: str | None = None
     backend: str = DEFAULT
     options: dict = field(default_factory=dict)
@@ -75,7 +78,7 @@ def evaluate(settings: EvalSettings) -> Evaluation:
         flips = int(np.unpackbits(golden.payload ^ img.payload).sum())
     if chan is not None:
         from host.inject import inject
-        img, report = inject(img, chan, seed=s.seed, trial=s.trial)
+        img, report = inject(img, chan, seed=s.seed, trial=s.trial, tensors=s.tensors)
         flips = report.flips + (flips or 0)
     return run_variant(executor, decode_weights(img), x, y, flips=flips)
 

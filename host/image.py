@@ -129,8 +129,8 @@ class Image:
         return self.payload[start:start + (entry.stored_bits + 7) // 8]
 
     def select(self, patterns: Iterable[str] | None) -> list[TensorEntry]:
-        """Tensors whose name, layer or short name (host.names) matches any of the fnmatch
-        patterns (all when None)."""
+        """Tensors whose name, layer or short name (host.names) matches the fnmatch patterns
+        (all when None). A pattern ``!P`` excludes what ``P`` matches (host.names.select)."""
         if not patterns:
             return list(self.tensors)
         return select(self.tensors, patterns, "tensor or layer of the image")
@@ -141,11 +141,14 @@ class Image:
 
         ``bit_positions`` restricts errors to positions inside each stored field (0 = least
         significant bit of a code; ``"msb"`` = the code's most significant bit, q - 1). For a
-        SECDED tensor the field is the 72-bit codeword.
+        SECDED tensor the field is the 72-bit codeword. Tensors in a ``reliable(...)`` codec
+        are left out: they are kept where no channel reaches them.
         """
         out = []
         for t in self.select(tensors):
             codec = t.codec_obj
+            if getattr(codec, "reliable", False):
+                continue
             field_bits = codec.field_bits
             n_fields = t.stored_bits // field_bits
             positions = None

@@ -25,6 +25,7 @@ from host.codecs.fixed import FixedCodec
 from host.codecs.ieee import FloatCodec
 from host.codecs.integer import IntCodec
 from host.codecs.parity import ParityCodec
+from host.codecs.reliable import ReliableCodec
 from host.codecs.secded import SecdedCodec
 from host.codecs.sign import SignCodec
 from host.errors import FlipLabError
@@ -227,7 +228,7 @@ def _validate_tensor(row: Any, what: str, index: int, payload_bits: int) -> str:
 # codec parameters
 
 def _base_codec(codec: Codec) -> Codec:
-    while isinstance(codec, (ParityCodec, SecdedCodec)):
+    while isinstance(codec, (ParityCodec, SecdedCodec, ReliableCodec)):
         codec = codec.inner
     return codec
 

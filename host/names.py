@@ -58,13 +58,20 @@ def matches(t: Named, short: str, pattern: str) -> bool:
 
 
 def select(tensors: Sequence[Named], patterns: Iterable[str], what: str) -> list:
-    """The tensors matching any pattern; a pattern that matches none is an error naming ``what``
-    (e.g. "tensor or layer of the image")."""
+    """The tensors matching any plain pattern (every tensor when all patterns are exclusions)
+    minus those matching any ``!PATTERN``, in order; a pattern that matches none is an error
+    naming ``what`` (e.g. "tensor or layer of the image")."""
     from host.errors import FlipLabError
 
     patterns = list(patterns)
     shorts = short_names(tensors)
-    for p in patterns:
+    include = [p for p in patterns if not p.startswith("!")]
+    exclude = [p[1:] for p in patterns if p.startswith("!")]
+    for p in include + exclude:
+        if not p:
+            raise FlipLabError("empty tensor pattern ('!' needs a pattern after it)")
         if not any(matches(t, s, p) for t, s in zip(tensors, shorts)):
             raise FlipLabError(f"pattern {p!r} matches no {what}")
-    return [t for t, s in zip(tensors, shorts) if any(matches(t, s, p) for p in patterns)]
+    return [t for t, s in zip(tensors, shorts)
+            if (not include or any(matches(t, s, p) for p in include))
+            and not any(matches(t, s, p) for p in exclude)]

@@ -167,6 +167,9 @@ def sweep_channel(spec: str) -> Channel:
     if channel.name == "none":
         raise FlipLabError("channel 'none' has no rate to sweep; use bsc, asym:P01,P10 or "
                            "stuck:F,S[,seed=D]")
+    profile = getattr(channel, "profile", None)
+    if profile is not None and profile.reference_rate == 0.0:
+        raise FlipLabError(f"channel {spec!r}: the profile has no errors, so no rate to sweep")
     if channel.name == "asym" and channel.rate == 0.0:
         raise FlipLabError(f"channel {spec!r}: asym needs P01 or P10 above 0 (their ratio is kept)")
     return channel
@@ -201,9 +204,15 @@ def parse_scopes(texts: Sequence[str] | None, layers: list[str]) -> tuple[str, .
             new = [text]
         elif text.startswith("bits:"):
             new = [f"bits:{','.join(str(p) for p in bit_positions(text))}"]
+        elif text.startswith("tensors:"):
+            if not tensor_patterns(text):
+                raise FlipLabError(f"scope {text!r} names no tensor pattern "
+                                   f"(e.g. 'tensors:!conv1*')")
+            new = [f"tensors:{','.join(tensor_patterns(text))}"]
         else:
-            raise FlipLabError(f"unknown scope {text!r}; use model, layers, layer:NAME or "
-                               f"bits:POSITIONS (e.g. bits:7)")
+            raise FlipLabError(f"unknown scope {text!r}; use model, layers, layer:NAME, "
+                               f"bits:POSITIONS (e.g. bits:7) or tensors:PATTERNS "
+                               f"(e.g. 'tensors:!conv1*')")
         for s in new:
             if s in out:
                 raise FlipLabError(f"scope {s!r} is given twice")
@@ -227,6 +236,11 @@ def bit_positions(scope: str) -> list[int | str]:
     return sorted(set(out), key=lambda p: (isinstance(p, str), p))
 
 
+def tensor_patterns(scope: str) -> list[str]:
+    """The fnmatch patterns of a ``tensors:`` scope, comma separated; ``!P`` excludes P."""
+    return [p.strip() for p in scope[len("tensors:"):].split(",") if p.strip()]
+
+
 def scope_selection(scope: str) -> dict:
     """Where a scope's errors land, as ``host inject``'s selection: keyword arguments
     ``tensors`` / ``bit_positions`` of :func:`host.inject.error_pattern`.
@@ -241,6 +255,8 @@ def scope_selection(scope: str) -> dict:
         return {"tensors": [glob.escape(scope[len("layer:"):])]}
     if scope.startswith("bits:"):
         return {"bit_positions": bit_positions(scope)}
+    if scope.startswith("tensors:"):
+        return {"tensors": tensor_patterns(scope)}
     raise FlipLabError(f"unknown scope {scope!r}")
 
 
@@ -248,6 +264,8 @@ def scope_tensors(image: Image, scope: str) -> list[str]:
     """Names of the tensors a scope may corrupt."""
     if scope.startswith("layer:"):
         return [t.name for t in image.select([glob.escape(scope[len("layer:"):])])]
+    if scope.startswith("tensors:"):
+        return [t.name for t in image.select(tensor_patterns(scope))]
     return [t.name for t in image.tensors]
 
 

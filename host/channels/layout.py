@@ -112,6 +112,11 @@ class RegionLayout:
         bit_in_field = self._table[self._table_offsets[region] + slot]
         return self._start[region] + field * self._field_bits[region] + bit_in_field
 
+    def region_of(self, index: np.ndarray) -> np.ndarray:
+        """Position in :attr:`regions` of the region each eligible index falls in (int64)."""
+        return np.searchsorted(self._offsets, np.asarray(index, dtype=np.int64),
+                               side="right") - 1
+
     def all_bits(self) -> np.ndarray:
         """Every eligible payload bit, increasing (size ``n_eligible``; for small layouts)."""
         return self.to_bits(np.arange(self.n_eligible, dtype=np.int64))

@@ -18,6 +18,7 @@ stuck:F,S  F = fraction, S = share     fraction F of cells stuck, share S of the
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -72,6 +73,9 @@ class ChannelFamily:
     keywords: dict[str, int]
     help: str
     make: Callable[[list[float], dict[str, int]], Channel]
+    #: families whose argument is text (a file, a scale): ``parse_text(text, spec)`` builds
+    #: the channel from everything after the family name
+    parse_text: Callable[[str, str], Channel] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,12 @@ class ParsedSpec:
     family: ChannelFamily
     numbers: list[float]
     given: dict[str, int]
+    text: str = ""
+    spec: str = ""
 
     def channel(self) -> Channel:
+        if self.family.parse_text is not None:
+            return self.family.parse_text(self.text, self.spec)
         return self.family.make(self.numbers, {**self.family.keywords, **self.given})
 
 
@@ -101,6 +109,63 @@ FAMILIES: dict[str, ChannelFamily] = {f.name: f for f in (
                   "drawn from device seed D",
                   lambda a, k: StuckAtChannel(a[0], a[1], device=k["seed"])),
 )}
+
+
+_PROFILE_ARGS = re.compile(r"^(?P<body>.*?)(?:@(?P<scale>[^,@]*))?(?:,\s*seed\s*=\s*(?P<seed>[^,]*))?$")
+
+
+def _profile_channel(text: str, spec: str, preset: str | None) -> Channel:
+    """``profile:FILE[@S][,seed=D]`` or ``PRESET[@S][,seed=D]`` (host.channels.profile)."""
+    from host.channels.presets import PRESETS
+    from host.channels.profile import ProfileChannel
+    from host.profile import load_profile
+
+    usage = f"{preset}[@S][,seed=D]" if preset else "profile:FILE[@S][,seed=D]"
+    m = _PROFILE_ARGS.match(text.strip())
+    body = m.group("body").strip() if m else ""
+    if preset is None:
+        if not body.startswith(":") or not body[1:].strip():
+            raise FlipLabError(f"channel 'profile' needs a profile file in spec {spec!r} "
+                               f"(usage: {usage})")
+        label = f"profile:{body[1:].strip()}"
+    elif body:
+        raise FlipLabError(f"channel {preset!r} takes no parameters besides @S and seed=D in "
+                           f"spec {spec!r} (usage: {usage})")
+    else:
+        label = preset
+    scale = 1.0
+    if m and m.group("scale") is not None:
+        try:
+            scale = float(m.group("scale"))
+        except ValueError:
+            scale = math.nan
+        if not (scale >= 0.0 and math.isfinite(scale)):
+            raise FlipLabError(f"channel {label!r}: scale {m.group('scale')!r} is not a finite "
+                               f"number >= 0 in spec {spec!r} (usage: {usage})")
+    device = 0
+    if m and m.group("seed") is not None:
+        device = _integer(m.group("seed").strip(), label, "seed", spec)
+    profile = PRESETS[preset][0] if preset else load_profile(label.partition(":")[2])
+    return ProfileChannel(profile, scale, device, label)
+
+
+def _text_family(name: str, usage: str, help: str, preset: str | None) -> ChannelFamily:
+    return ChannelFamily(name, usage, (), {"seed": 0}, help, lambda a, k: NoiselessChannel(),
+                         parse_text=lambda text, spec: _profile_channel(text, spec, preset))
+
+
+def _preset_families() -> list[ChannelFamily]:
+    from host.channels.presets import PRESETS
+
+    return [_text_family(name, f"{name}[@S][,seed=D]", help, name)
+            for name, (_, help) in PRESETS.items()]
+
+
+FAMILIES.update({f.name: f for f in [
+    _text_family("profile", "profile:FILE[@S][,seed=D]",
+                 "replays a fitted error profile (host characterize) at scale S; the rate is "
+                 "its mean RBER", None),
+    *_preset_families()]})
 
 
 def list_channels() -> list[str]:
@@ -134,6 +199,10 @@ def parse_spec(spec: str) -> ParsedSpec:
         raise FlipLabError(f"channel spec must be one line, got {spec!r}")
     name, sep, rest = spec.strip().partition(":")
     name = name.strip().lower()
+    head = re.split(r"[@,]", name, maxsplit=1)[0].strip()
+    if head in FAMILIES and FAMILIES[head].parse_text is not None:
+        text = spec.strip()[spec.strip().lower().index(head) + len(head):]
+        return ParsedSpec(FAMILIES[head], [], {}, text, spec)
     if name not in FAMILIES:
         known = ", ".join(list_channels())
         raise FlipLabError(f"unknown channel {name!r} in spec {spec!r}; known: {known}")

@@ -9,6 +9,7 @@ Grammar (whitespace ignored, case-insensitive)::
     parity<q>              alias of parity(fixed<q-1>),   q = 3..17
     parity(<spec>)         weight nulling around any codec of <= 31 bits (not parity, not secded)
     secded(<spec>)         (72,64) SECDED around any codec (outermost only)
+    reliable(<spec>)       kept where no channel reaches it (TMR cost; outermost only)
 
 ``get_codec`` returns one cached instance per canonical spec, so each codec's decode tables
 are built once per process.
@@ -27,6 +28,7 @@ from host.codecs.hamming import HammingCodec
 from host.codecs.ieee import FloatCodec
 from host.codecs.integer import IntCodec
 from host.codecs.parity import ParityCodec
+from host.codecs.reliable import ReliableCodec
 from host.codecs.secded import SecdedCodec
 from host.codecs.sign import SignCodec
 from host.errors import FlipLabError
@@ -34,12 +36,13 @@ from host.errors import FlipLabError
 _FAMILIES = (
     "float32", "float16", "bfloat16", "fixed<q>[:mid]", "hamming<q>[:mid]", "gray<q>[:mid]",
     "int<q>", "sign", "parity<q>", "parity(<codec>)", "secded(<codec>)",
+    "reliable(<codec>)",
 )
 MAX_SPEC_LENGTH = 200  # characters; real specs are under 30
 MAX_NESTING = 2  # secded(parity(fixed7)) is the deepest meaningful spec
 _LEVELLED: dict[str, Callable[..., Codec]] = {"fixed": FixedCodec, "hamming": HammingCodec, "gray": GrayCodec}
 _SIMPLE = re.compile(r"(?P<family>[a-z]+?)(?P<q>\d+)?(?P<mid>:mid)?")
-_WRAPPED = re.compile(r"(?P<family>parity|secded)\((?P<inner>.*)\)")
+_WRAPPED = re.compile(r"(?P<family>parity|secded|reliable)\((?P<inner>.*)\)")
 
 
 def list_codecs() -> list[str]:
@@ -55,6 +58,10 @@ def _parse(spec: str) -> Codec:
     wrapped = _WRAPPED.fullmatch(spec)
     if wrapped:
         inner = _parse(wrapped["inner"])
+        if wrapped["family"] == "reliable":
+            return ReliableCodec(inner)
+        if isinstance(inner, ReliableCodec):
+            raise FlipLabError(f"codec {spec!r}: reliable(...) must be the outermost codec")
         return ParityCodec(inner) if wrapped["family"] == "parity" else SecdedCodec(inner)
     match = _SIMPLE.fullmatch(spec)
     if not match:

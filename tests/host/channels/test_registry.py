@@ -70,7 +70,9 @@ def test_bad_spec(spec, word):
 
 
 def test_list_channels_names_every_family():
-    assert list_channels() == ["asym:P01,P10", "bsc:P", "none", "stuck:F,S[,seed=D]"]
+    assert list_channels() == ["asym:P01,P10", "bram-undervolt[@S][,seed=D]", "bsc:P", "none",
+                               "profile:FILE[@S][,seed=D]", "rram-ulp[@S][,seed=D]",
+                               "rram-ulp-1t1r[@S][,seed=D]", "stuck:F,S[,seed=D]"]
 
 
 def test_none_channel_changes_nothing():
