@@ -310,6 +310,18 @@ def cmd_robustness(args: argparse.Namespace) -> None:
              f"the interval" if r.unresolved else ""))
 
 
+def cmd_tolerance(args: argparse.Namespace) -> None:
+    from host.data import DataSpec
+    from host.mitigation.tolerance import model_input_shape, parse_levels, tolerance
+    from host.models import resolve_model
+
+    bs = parse_levels(args.b)
+    path = resolve_model(args.model)
+    x, _ = DataSpec(args.data, args.normalize, args.samples).load(model_input_shape(path))
+    report = tolerance(path, x, bs, progress=not args.json)
+    _emit(args, report.to_json(), report.table())
+
+
 # ---------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -438,7 +450,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend(rb)
     rb.set_defaults(func=cmd_robustness)
 
-    for sp in (e, i, v, s, d, m, w, rp, rb):
+    tl = sub.add_parser("tolerance", help="T^b of a binarized network (seed 004), no injection")
+    tl.add_argument("model", help="ONNX BNN file, or the name of a bundled model (digits_bnn)")
+    tl.add_argument("--data", default="digits", help="dataset (as host eval --data)")
+    tl.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    tl.add_argument("--samples", type=_positive, help="use only the first N samples")
+    tl.add_argument("--b", default="32,64,128",
+                    help="tolerance levels b, comma-separated (default 32,64,128)")
+    tl.set_defaults(func=cmd_tolerance)
+
+    for sp in (e, i, v, s, d, m, w, rp, rb, tl):
         sp.add_argument("--json", action="store_true", help="print the result as JSON")
 
     from host.board.cli import register as register_board

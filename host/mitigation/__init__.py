@@ -1,0 +1,1 @@
+"""Mitigations and the measures that explain them (see docs/tolerance.md)."""
