@@ -189,16 +189,20 @@ def local_tolerance(h: np.ndarray, c: np.ndarray, sense: np.ndarray, z: float,
         beta = np.where(sense > 0, np.ceil(c) - 0.5, np.floor(c) + 0.5)
     else:
         beta = c
+    # float32 holds integer h (|h| < 2**24) and half-integer boundaries exactly
+    beta = np.where(np.isnan(c), np.inf, beta).astype(np.float32)
     with np.errstate(invalid="ignore"):
-        t = np.abs(np.asarray(h, dtype=np.float64) - beta) / z
-    return np.where(np.isnan(c), np.inf, t)
+        t = np.abs(np.asarray(h, dtype=np.float32) - beta)
+    if z != 1:
+        t /= np.float32(z)
+    return t
 
 
 def tolerance_share(t: np.ndarray, b: float) -> np.ndarray:
     """Eq. 3: for T of shape (samples, positions..., neurons), the share of positions with
     T >= b, shape (samples, neurons)."""
     ok = (t >= b).reshape(t.shape[0], -1, t.shape[-1])
-    return ok.mean(axis=1)
+    return ok.sum(axis=1, dtype=np.int32) / ok.shape[1]
 
 
 @dataclass
@@ -345,14 +349,19 @@ def tolerance(model_path: str | Path, x: np.ndarray, bs: Sequence[float], *,
                 raise FlipLabError(f"layer {la.name!r}: {la.c.size} thresholds for "
                                    f"{h.shape[-1]} neurons")
             t = local_tolerance(h, la.c, la.sense, z, integer)
-            finite = np.isfinite(t)
-            t_sum[k] += float(t[finite].sum())
-            t_count[k] += int(finite.sum())
-            shapes[k] = (h.shape[1], h.shape[2])
+            constant = np.isnan(la.c)
+            if constant.any():
+                finite = t[..., ~np.broadcast_to(constant, (t.shape[-1],))]
+            else:
+                finite = t
+            t_sum[k] += float(finite.sum(dtype=np.float64))
+            t_count[k] += finite.size
+            positions = h.shape[1]
+            shapes[k] = (positions, h.shape[2])
             for b in bs:
-                share = tolerance_share(t, b)                       # (chunk, neurons)
-                per_sample[b][start:start + len(chunk)] += share.sum(axis=1)
-                per_neuron[k][b] = per_neuron[k].get(b, 0) + share.sum(axis=0)
+                ok = t >= b                                         # (chunk, positions, neurons)
+                per_sample[b][start:start + len(chunk)] += ok.sum(axis=(1, 2)) / positions
+                per_neuron[k][b] = per_neuron[k].get(b, 0) + ok.sum(axis=(0, 1)) / positions
             zs[k] = z
     total_neurons = sum(s[1] for s in shapes)
     results = []
