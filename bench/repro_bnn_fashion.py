@@ -39,7 +39,8 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {}
+    done = out / "summary.json"
+    summary = json.loads(done.read_text()) if done.exists() else {}   # a later grid adds cells
     for cell in args.grid.split(","):
         p, lam = cell.split(":")
         name = f"{args.arch}_p{p}_lam{lam}"
