@@ -68,6 +68,8 @@ class SignLayer:
         c: per-neuron real boundary: +1 iff ``sense * (h - c) >= 0``; NaN for a constant neuron.
         sense: per-neuron +1 or -1 (-1: gamma < 0).
         reads_data: True when the layer's input is the model input (through shape-only ops).
+        node_bias: per-neuron bias the layer node itself adds (Gemm's C, Conv's B), taken off
+            its output to give h.
     """
 
     name: str
@@ -78,6 +80,13 @@ class SignLayer:
     c: np.ndarray
     sense: np.ndarray
     reads_data: bool
+    node_bias: np.ndarray
+
+    def pre_activation(self, output: np.ndarray) -> np.ndarray:
+        """h, shape (samples, positions, neurons), from the layer node's output."""
+        h = np.moveaxis(np.asarray(output), self.neuron_axis, -1)
+        h = h.reshape(len(h), -1, h.shape[-1])
+        return h - self.node_bias.astype(h.dtype) if self.node_bias.any() else h
 
 
 def _single(readers: list) -> onnx.NodeProto | None:
@@ -113,11 +122,12 @@ def find_sign_layers(model: onnx.ModelProto, data_input: str) -> list[SignLayer]
             continue
         axis = 1 if node.op_type == "Conv" else -1
         bias: np.ndarray | float = 0.0
+        node_bias = np.zeros(1)
         if node.op_type in ("Gemm", "Conv") and len(node.input) > 2 and node.input[2]:
             b = _const(graph, node.input[2])
             if b is None:
                 continue
-            bias = b.reshape(-1)
+            bias = node_bias = b.reshape(-1)
         out = node.output[0]
         nxt = _single(readers.get(out, []))
         if nxt is not None and nxt.op_type == "Add" and is_default_domain(nxt):
@@ -135,7 +145,7 @@ def find_sign_layers(model: onnx.ModelProto, data_input: str) -> list[SignLayer]
         layers.append(SignLayer(
             name=node.name, h=node.output[0], x=node.input[0], neuron_axis=axis, kind=kind,
             c=np.asarray(c - bias, dtype=np.float64).reshape(-1), sense=sense.reshape(-1),
-            reads_data=_reads_data(graph, node.input[0], data_input)))
+            reads_data=_reads_data(graph, node.input[0], data_input), node_bias=node_bias))
     if not layers:
         raise FlipLabError("the model has no sign layer (a MatMul, Gemm or Conv followed by "
                            "GreaterOrEqual -> Where, BatchNormalization -> Sign/BipolarQuant, "
@@ -302,10 +312,12 @@ def _prepared(model_path: str | Path) -> tuple:
 
 def pre_activations(model_path: str | Path, x: np.ndarray) -> dict[str, np.ndarray]:
     """The pre-activation h of every sign layer (by layer name) for samples ``x``, read in
-    one onnxruntime pass."""
+    one onnxruntime pass, without the node's own bias; neurons on the last axis (a Conv's
+    (samples, H, W, channels))."""
     session, data_name, layers, extra = _prepared(model_path)
     values = dict(zip(extra, session.run(extra, {data_name: x})))
-    return {la.name: values[la.h] for la in layers}
+    return {la.name: la.pre_activation(values[la.h]).reshape(
+        np.moveaxis(values[la.h], la.neuron_axis, -1).shape) for la in layers}
 
 
 def tolerance(model_path: str | Path, x: np.ndarray, bs: Sequence[float], *,
@@ -343,8 +355,7 @@ def tolerance(model_path: str | Path, x: np.ndarray, bs: Sequence[float], *,
                     raise FlipLabError(f"layer {la.name!r}: its inputs are neither ±a nor the "
                                        f"data, so T (eq. 2/6) is not defined for it")
                 z, integer = a, a == 1.0
-            h = np.moveaxis(np.asarray(values[la.h]), la.neuron_axis, -1)
-            h = h.reshape(len(chunk), -1, h.shape[-1])
+            h = la.pre_activation(values[la.h])
             if la.c.size not in (1, h.shape[-1]):
                 raise FlipLabError(f"layer {la.name!r}: {la.c.size} thresholds for "
                                    f"{h.shape[-1]} neurons")

@@ -208,3 +208,25 @@ def test_parse_levels_refuses_bad_specs():
     for bad in ("", "x", "-1", "nan"):
         with pytest.raises(FlipLabError):
             parse_levels(bad)
+
+
+def test_a_bias_moves_the_threshold(tmp_path):
+    """Gemm(x, W, bias) >= tau is MatMul(x, W^T) >= tau - bias: the same T^b."""
+    rng = np.random.default_rng(7)
+    w = np.where(rng.random((5, 9)) < 0.5, -1.0, 1.0)
+    bias, tau = np.array([2.0, -3.0, 0.0, 1.0, 5.0]), np.array([1.0, 0.0, -2.0, 4.0, 3.0])
+    x = np.where(rng.random((30, 9)) < 0.5, -1.0, 1.0).astype(np.float32)
+
+    def act(src):
+        return [helper.make_node("GreaterOrEqual", [src, "tau"], ["ge"]),
+                helper.make_node("Where", ["ge", "one", "minus_one"], ["y"])]
+
+    consts = [_init("one", 1.0), _init("minus_one", -1.0)]
+    gemm = _model([helper.make_node("Gemm", ["x", "w", "c"], ["h"], name="fc", transB=1), *act("h")],
+                  ["N", 9], "y", [_init("w", w), _init("c", bias), _init("tau", tau), *consts])
+    plain = _model([helper.make_node("MatMul", ["x", "wt"], ["h"], name="fc"), *act("h")],
+                   ["N", 9], "y", [_init("wt", w.T), _init("tau", tau - bias), *consts])
+    a = tolerance(_save(gemm, tmp_path / "gemm.onnx"), x, [0.5, 1.5, 2.5, 3.5])
+    b = tolerance(_save(plain, tmp_path / "plain.onnx"), x, [0.5, 1.5, 2.5, 3.5])
+    assert a.overall == b.overall
+    assert 0 < a.overall[2.5] < 1
