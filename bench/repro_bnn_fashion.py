@@ -35,6 +35,7 @@ def main() -> int:
     ap.add_argument("--test-samples", default="2000")
     ap.add_argument("--trials", default="10")
     ap.add_argument("--arch", default="fcnn")
+    ap.add_argument("--gradient", default="ste", choices=("ste", "naive"))
     ap.add_argument("--grid", default="0:0,0.1:0,0:0.001,0.1:0.001", help="p:lambda,...")
     args = ap.parse_args()
     out = Path(args.out)
@@ -43,11 +44,11 @@ def main() -> int:
     summary = json.loads(done.read_text()) if done.exists() else {}   # a later grid adds cells
     for cell in args.grid.split(","):
         p, lam = cell.split(":")
-        name = f"{args.arch}_p{p}_lam{lam}"
+        name = f"{args.arch}_p{p}_lam{lam}" + ("_naive" if args.gradient == "naive" else "")
         model = out / f"{name}.onnx"
         if not model.exists():
             host("train-bnn", "--arch", args.arch, "--data", DATA, "--samples", args.train_samples,
-                 "--flip-p", p, "--lam", lam, "--b", "64", "--epochs", args.epochs,
+                 "--flip-p", p, "--gradient", args.gradient, "--lam", lam, "--b", "64", "--epochs", args.epochs,
                  "--width", args.width, "--channels", "16", "--lr", "3e-3", "-o", str(model))
         tol = host("tolerance", str(model), "--data", DATA, "--b", BS)
         sweep = host("sweep", str(model), "--codecs", "sign", "--channel", "bsc", "--rates", RATES,
