@@ -451,6 +451,43 @@ def cmd_robustness(args: argparse.Namespace) -> None:
              f"the interval" if r.unresolved else ""))
 
 
+def cmd_tolerance(args: argparse.Namespace) -> None:
+    from host.data import DataSpec
+    from host.mitigation.tolerance import model_input_shape, parse_levels, tolerance
+    from host.models import resolve_model
+
+    bs = parse_levels(args.b)
+    path = resolve_model(args.model)
+    x, _ = DataSpec(args.data, args.normalize, args.samples).load(model_input_shape(path))
+    report = tolerance(path, x, bs, progress=not args.json)
+    _emit(args, report.to_json(), report.table())
+
+
+def cmd_train_bnn(args: argparse.Namespace) -> None:
+    from host.fileio import check_outputs, check_target
+
+    try:
+        from host.train.bnn import TrainConfig, train_to_file
+    except ImportError as exc:
+        raise FlipLabError(f"host train-bnn needs the train extra (pip install 'fliplab[train]'):"
+                           f" {exc}") from None
+    check_target(args.output)
+    data_path = args.data if os.path.exists(args.data) else None
+    checkpoint = args.checkpoint or f"{args.output}.ckpt"
+    check_outputs([args.output, checkpoint], [data_path])
+    config = TrainConfig(arch=args.arch, data=args.data, normalize=args.normalize,
+                         samples=args.samples, flip_p=args.flip_p, gradient=args.gradient,
+                         lam=args.lam, b=args.b, epochs=args.epochs, batch=args.batch, lr=args.lr,
+                         width=args.width, channels=args.channels, seed=args.seed)
+    summary = train_to_file(config, args.output, checkpoint, progress=not args.json)
+    last = summary["history"][-1] if summary["history"] else {"loss": float("nan"),
+                                                              "train_accuracy": float("nan")}
+    _emit(args, {**summary, "output": args.output, "checkpoint": checkpoint},
+          f"wrote {args.output}: {args.arch}, {len(summary['history'])} epochs, loss "
+          f"{last['loss']:.4f}, train accuracy {last['train_accuracy']:.4f} (checkpoint "
+          f"{checkpoint})")
+
+
 # ---------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -655,7 +692,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--tune: probes file, resumed if present (default: OUT.probes.jsonl)")
     c.set_defaults(func=cmd_clip)
 
-    for sp in (e, i, v, s, d, ch, pl, m, w, rp, rb, c):
+    tl = sub.add_parser("tolerance", help="T^b of a binarized network (seed 004), no injection")
+    tl.add_argument("model", help="ONNX BNN file, or the name of a bundled model (digits_bnn)")
+    tl.add_argument("--data", default="digits", help="dataset (as host eval --data)")
+    tl.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    tl.add_argument("--samples", type=_positive, help="use only the first N samples")
+    tl.add_argument("--b", default="32,64,128",
+                    help="tolerance levels b, comma-separated (default 32,64,128)")
+    tl.set_defaults(func=cmd_tolerance)
+
+    tb = sub.add_parser("train-bnn", help="train a bit-error tolerant BNN (seed 004; train extra)")
+    tb.add_argument("--arch", default="fcnn", choices=("fcnn", "cnn"))
+    tb.add_argument("--data", default="digits", help="dataset with a train split (as host eval)")
+    tb.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    tb.add_argument("--samples", type=_positive, help="train on the first N training samples")
+    tb.add_argument("--flip-p", type=float, default=0.0, dest="flip_p",
+                    help="flip rate p of the flip operator E_p in training (default 0)")
+    tb.add_argument("--gradient", default="ste", choices=("ste", "naive"),
+                    help="E_p's gradient: straight-through (eq. 1) or mask-multiplied")
+    tb.add_argument("--lam", type=float, default=0.0, help="weight λ of the eq. 7 hinge")
+    tb.add_argument("--b", type=float, default=64.0, help="tolerance level b of the hinge")
+    tb.add_argument("--epochs", type=_positive, default=20)
+    tb.add_argument("--batch", type=_positive, default=128)
+    tb.add_argument("--lr", type=float, default=1e-3)
+    tb.add_argument("--width", type=_positive, default=2048, help="fully connected width")
+    tb.add_argument("--channels", type=_positive, default=64, help="CNN channels")
+    tb.add_argument("--seed", type=_seed, default=0)
+    tb.add_argument("--checkpoint", help="resumable checkpoint (default OUTPUT.ckpt)")
+    tb.add_argument("-o", "--output", required=True, help="ONNX file to write")
+    tb.set_defaults(func=cmd_train_bnn)
+
+    for sp in (e, i, v, s, d, ch, pl, m, w, rp, rb, c, tl, tb):
         sp.add_argument("--json", action="store_true", help="print the result as JSON")
 
     from host.board.cli import register as register_board

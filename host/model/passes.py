@@ -17,6 +17,9 @@ Applied by :func:`host.model.load_model` in this order:
 
 The width a model declares for integer codes narrower than their ONNX dtype is recorded in the
 model's metadata (``host.model.graph.DECLARED_BITS_KEY``) and read by the weight finder.
+
+:func:`expose_values` (not part of loading) makes inner values graph outputs, so that one
+onnxruntime pass also returns them (host.mitigation.tolerance reads pre-activations this way).
 """
 
 from __future__ import annotations
@@ -441,4 +444,27 @@ def remove_weights(model: onnx.ModelProto, names: Iterable[str]) -> onnx.ModelPr
         del collection[:]
         collection.extend(survivors)
     graph.value_info.extend(records)
+    return result
+
+
+def expose_values(model: onnx.ModelProto, names: Iterable[str]) -> onnx.ModelProto:
+    """Add the named inner values as graph outputs (after the existing ones, in the order
+    given; names already outputs are skipped). Their type comes from shape inference when it
+    knows it, else it is left for the runtime to infer."""
+    result = copy_model(model)
+    graph = result.graph
+    present = {value.name for value in graph.output}
+    try:
+        inferred = onnx.shape_inference.infer_shapes(result).graph.value_info
+    except (onnx.shape_inference.InferenceError, ValueError):
+        inferred = []
+    typed = {value.name: value for value in inferred}
+    for name in names:
+        if name in present:
+            continue
+        present.add(name)
+        if name in typed:
+            graph.output.append(typed[name])
+        else:
+            graph.output.append(helper.make_empty_tensor_value_info(name))
     return result
