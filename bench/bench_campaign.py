@@ -26,10 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from host.campaign import (RobustnessSettings, SweepSettings, find_robustness, make_spec,
-                           read_rows, run_sweep)
+from host.campaign import RobustnessSettings, SweepSettings, find_robustness, make_spec, read_rows, run_sweep
 from host.data import DataSpec, load_dataset
 from host.executors.ort import OnnxExecutor
 from host.model import load_model

@@ -54,7 +54,7 @@ def main() -> None:
         for layer in act_max:
             w0, c0 = time.perf_counter(), time.process_time()
             ours = LayerObjective(model, act_max, layer, x, y, tune, Path(tmp))
-            found = threshold_search(lambda t: _auc_of_curve(ours.curve(t)), act_max[layer],
+            found = threshold_search(lambda t, ours=ours: _auc_of_curve(ours.curve(t)), act_max[layer],
                                      n=tune.n, m=tune.m, delta=tune.delta)
             w1, c1 = time.perf_counter(), time.process_time()
             probes = sorted({t for r in found.rounds for t in r.thresholds})

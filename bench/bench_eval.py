@@ -18,15 +18,14 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import onnxruntime as ort
 
 from host.channels import flip_bits, parse_channel
 from host.data import load_dataset
 from host.decode import decode_weights
+from host.executors.ort import OnnxExecutor
 from host.export import CodecPlan, build_image
 from host.model import load_model
-from host.executors.ort import OnnxExecutor
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

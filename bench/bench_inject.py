@@ -68,11 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     for p in args.rates:
         channel = BinarySymmetricChannel(p)
         t_sparse, outs = median_time(
-            lambda r: channel.apply(payload, region, seed=1, trial=r)[1].flips, args.repeats
+            lambda r, channel=channel: channel.apply(payload, region, seed=1, trial=r)[1].flips, args.repeats
         )
         flips = statistics.mean(outs)
         t_dense, _ = median_time(
-            lambda r: dense_reference(payload, p, np.random.default_rng([2, r])), args.repeats
+            lambda r, p=p: dense_reference(payload, p, np.random.default_rng([2, r])), args.repeats
         )
         print(
             f"| {p:g} | {flips:.0f} | {1e3 * t_sparse:.2f} | {flips / t_sparse:.3g} "

@@ -49,8 +49,8 @@ def main() -> None:
         for spec in ("bsc:0", "rram-ulp", "bram-undervolt"):
             ch = parse_channel(spec)
             ch = parse_channel(f"bsc:{rate}") if spec.startswith("bsc") else ch.with_rate(rate)
-            w1, c1, _ = timed(lambda: ch.pattern(payload, regions, seed=1, trial=0), 1)
-            wall, cpu, pat = timed(lambda: ch.pattern(payload, regions, seed=1, trial=0),
+            w1, c1, _ = timed(lambda ch=ch: ch.pattern(payload, regions, seed=1, trial=0), 1)
+            wall, cpu, pat = timed(lambda ch=ch: ch.pattern(payload, regions, seed=1, trial=0),
                                    args.repeats)
             base = base or wall
             print(f"| {rate:g} | `{ch.spec}` | {pat.count_at(rate)} | {w1 * 1e3:.1f} / "

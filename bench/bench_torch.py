@@ -70,9 +70,18 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from host.campaign import (CampaignJob, RobustnessSettings, SweepSettings, Unit, find_robustness,
-                           make_spec, read_rows,
-                           reference_run, run_sweep, run_unit)
+from host.campaign import (
+    CampaignJob,
+    RobustnessSettings,
+    SweepSettings,
+    Unit,
+    find_robustness,
+    make_spec,
+    read_rows,
+    reference_run,
+    run_sweep,
+    run_unit,
+)
 from host.campaign.worker import context_for
 from host.data import DataSpec, load_dataset
 from host.decode import decode_weights

@@ -16,7 +16,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from host.campaign import SweepSettings, make_spec, run_sweep

@@ -38,14 +38,14 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports(include=["host"]):
+    # imported lazily by the schema; imported here so no input pays for a first import
+    import host.hw.lower  # noqa: F401
+    import host.model.feeding  # noqa: F401
     from host.channels import parse_channel
     from host.codecs import get_codec
     from host.decode import decode_weights
     from host.errors import FlipLabError
     from host.image import HEADER_SIZE, MAGIC, describe, parse_image, reseal
-    # imported lazily by the schema; imported here so no input pays for a first import
-    import host.hw.lower  # noqa: F401
-    import host.model.feeding  # noqa: F401
 
 IMAGE, MANIFEST, CODEC, CHANNEL = range(4)
 MAX_SECONDS = 1.0

@@ -47,7 +47,7 @@ class Evaluation:
     @classmethod
     def of(cls, logits: np.ndarray, labels: np.ndarray, variant: DecodedWeights, *,
            flips: int | None = None, backend: str = "onnxruntime",
-           extra: dict[str, Any] | None = None) -> "Evaluation":
+           extra: dict[str, Any] | None = None) -> Evaluation:
         """Top-1 of ``logits`` against ``labels`` (refusing labels the model cannot output)."""
         n = len(labels)
         scores = np.asarray(logits).reshape(n, -1)

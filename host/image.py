@@ -20,9 +20,10 @@ import json
 import os
 import struct
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class TensorEntry:
         }
 
     @classmethod
-    def from_json(cls, d: dict) -> "TensorEntry":
+    def from_json(cls, d: dict) -> TensorEntry:
         try:
             return cls(
                 name=str(d["name"]), layer=str(d["layer"]), op_type=str(d["op_type"]),
@@ -116,7 +117,7 @@ class Image:
     def payload_bits(self) -> int:
         return int(self.payload.size) * 8
 
-    def with_payload(self, payload: np.ndarray) -> "Image":
+    def with_payload(self, payload: np.ndarray) -> Image:
         """The same metadata over another payload (e.g. a noisy copy) of the same length."""
         if payload.size != self.payload.size:
             raise FlipLabError(f"payload is {payload.size} bytes but the image describes "
@@ -197,7 +198,7 @@ def write_image(image: Image, path: str | os.PathLike, *, manifest: bool = False
     write_atomic(path, image_bytes(image, manifest=manifest))
 
 
-def graph_of(image: Image) -> "onnx.ModelProto":
+def graph_of(image: Image) -> onnx.ModelProto:
     """The image's ONNX graph: the model without its weight initializers."""
     import onnx  # only the commands that run a model need it
 

@@ -257,10 +257,11 @@ def make_plan(model: str | Path, settings: PlanSettings, out: str | Path, *,
 
 def _verify(model, s: PlanSettings, res: PlanResult, codecs: list[str], data, out: Path,
             progress: bool) -> None:
+    import pandas as pd
+
     from host.campaign import SweepSettings, make_spec, run_sweep
     from host.campaign.store import read_rows
     from host.metrics import r_interpolated
-    import pandas as pd
 
     rates = _rates_around(res.target.rate, s.rates)
     x = res.threshold / res.reference
@@ -305,10 +306,11 @@ def _verify(model, s: PlanSettings, res: PlanResult, codecs: list[str], data, ou
 
 
 def _plot(res: PlanResult, path: Path) -> Path:
+    import io
+
     from matplotlib.figure import Figure
 
     from host.image import write_atomic
-    import io
 
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.add_subplot()

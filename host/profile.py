@@ -187,7 +187,9 @@ def _cells(golden: Image) -> _Cells:
         pos.append((local % region.field_bits).astype(np.int32))
         fld.append(first_field + local // region.field_bits)
         first_field += region.n_fields
-    cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dtype=dt))
+    def cat(xs: list, dt: type) -> np.ndarray:
+        return np.concatenate(xs) if xs else np.zeros(0, dtype=dt)
+
     bit = cat(bits, np.int64)
     g = np.unpackbits(golden.payload, bitorder="little")
     return _Cells(bit, cat(tens, np.int32), cat(width, np.int32), cat(pos, np.int32),

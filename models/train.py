@@ -25,12 +25,16 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from torch import nn
-
 from cards import MODELS_DIR, measure, write_cards
 from onnx_export import (
-    BINARIZE_AT, bnn_graph, cnn_graph, fold_output_batchnorm, fold_sign_batchnorm, mlp_graph,
+    BINARIZE_AT,
+    bnn_graph,
+    cnn_graph,
+    fold_output_batchnorm,
+    fold_sign_batchnorm,
+    mlp_graph,
 )
+from torch import nn
 
 from host.data import load_dataset
 
@@ -123,7 +127,11 @@ def train_mlp(out: Path) -> dict:
 def quantize_mlp(out: Path) -> dict:
     """Static QDQ int8 quantisation of digits_mlp.onnx with onnxruntime, calibrated on train."""
     from onnxruntime.quantization import (
-        CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static,
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
     )
 
     source = out / "digits_mlp.onnx"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 import serial
 

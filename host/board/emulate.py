@@ -147,7 +147,8 @@ class VirtualBoard:
 
         mode_from_spec(channel, seed)  # the host's grammar and messages (the C board's is its own)
         exe = vboard_path()
-        cmd = [str(exe), "--size", str(size), "--nvm", nvm, "--channel", "".join(channel.split()).lower(), "--seed", str(seed),
+        spec = "".join(channel.split()).lower()
+        cmd = [str(exe), "--size", str(size), "--nvm", nvm, "--channel", spec, "--seed", str(seed),
                "--exit-on-eof", "1"]
         # the board exits when its stdin pipe closes, so it never outlives this process
         self.process = subprocess.Popen(

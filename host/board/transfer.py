@@ -4,10 +4,9 @@ does one job and closes it. Offsets and lengths are in bytes."""
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-
-import zlib
 
 import numpy as np
 
@@ -47,7 +46,8 @@ def load_payload(path: str | os.PathLike[str], *, raw: bool = False) -> bytes:
         from host.image import read_image
     except ImportError:
         raise FlipLabError(
-            f"cannot read {path} as a FlipLab image (host.image is not available); pass --raw to use its bytes as they are"
+            f"cannot read {path} as a FlipLab image (host.image is not available); "
+            f"pass --raw to use its bytes as they are"
         ) from None
     image = read_image(path)
     return np.asarray(image.payload, dtype=np.uint8).tobytes()

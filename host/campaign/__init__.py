@@ -10,8 +10,7 @@ from host.campaign.grid import CampaignSpec, Unit, parse_rates, parse_scopes, sc
 from host.campaign.robustness import RobustnessResult, RobustnessSettings, find_robustness
 from host.campaign.split import GraphSplit, split_at_weights
 from host.campaign.store import CAMPAIGN, RESULTS, ROW_KEYS, read_rows
-from host.campaign.sweep import (CampaignInterrupted, SweepResult, SweepSettings, make_spec,
-                                 reference_run, run_sweep)
+from host.campaign.sweep import CampaignInterrupted, SweepResult, SweepSettings, make_spec, reference_run, run_sweep
 from host.campaign.worker import CampaignJob, run_unit
 
 __all__ = [

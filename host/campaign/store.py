@@ -204,7 +204,7 @@ class RunLock:
     def release(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -296,7 +296,7 @@ class ResultWriter:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "ResultWriter":
+    def __enter__(self) -> ResultWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -17,10 +17,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from host.campaign.grid import (CampaignSpec, Unit, check_codecs, parse_rates, parse_scopes,
-                                sweep_channel_spec)
-from host.campaign.store import (RESULTS, DamagedLine, ResultWriter, RunLock, open_run,
-                                 prepare_folder)
+from host.campaign.grid import CampaignSpec, Unit, check_codecs, parse_rates, parse_scopes, sweep_channel_spec
+from host.campaign.store import RESULTS, DamagedLine, ResultWriter, RunLock, open_run, prepare_folder
 from host.campaign.worker import CampaignJob, model_identity, run_unit, store
 from host.data import DataSpec, check_labels
 from host.errors import FlipLabError

@@ -13,10 +13,17 @@ from host.channels.asymmetric import AsymmetricChannel
 from host.channels.base import Channel, FlipReport, NestedPattern
 from host.channels.bitops import flip_bits, read_bits
 from host.channels.bsc import BinarySymmetricChannel
-from host.channels.noiseless import NoiselessChannel
 from host.channels.layout import RegionLayout
-from host.channels.registry import (FAMILIES, ChannelFamily, ParsedSpec, channel_usage,
-                                     list_channels, parse_channel, parse_spec)
+from host.channels.noiseless import NoiselessChannel
+from host.channels.registry import (
+                                     FAMILIES,
+                                     ChannelFamily,
+                                     ParsedSpec,
+                                     channel_usage,
+                                     list_channels,
+                                     parse_channel,
+                                     parse_spec,
+)
 from host.channels.sampling import DENSE_RATE, sample_nested, trial_rng, trial_seed
 from host.channels.stuck import StuckAtChannel
 

@@ -19,9 +19,9 @@ import numpy as np
 
 from host.channels.bitops import check_payload, flip_bits, read_bits
 from host.channels.layout import RegionLayout
-from host.regions import Region
 from host.channels.sampling import trial_seed
 from host.errors import FlipLabError
+from host.regions import Region
 
 
 def check_rate(rate: object, what: str = "rate") -> float:

@@ -88,7 +88,7 @@ class ProfileChannel(Channel):
         """``scale * reference_rate``: the profile's mean raw bit error rate at this scale."""
         return self.scale * self.profile.reference_rate
 
-    def with_rate(self, rate: float) -> "ProfileChannel":
+    def with_rate(self, rate: float) -> ProfileChannel:
         """The same profile and device at the scale whose mean error rate is ``rate``."""
         r = check_rate(rate)
         ref = self.profile.reference_rate

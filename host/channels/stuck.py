@@ -22,8 +22,8 @@ import numpy as np
 from host.channels.base import Channel, NestedPattern, check_rate, format_number
 from host.channels.bitops import check_payload, read_bits
 from host.channels.layout import RegionLayout
-from host.regions import Region
 from host.channels.sampling import check_seed, device_seed, sample_nested
+from host.regions import Region
 
 
 class StuckAtChannel(Channel):

@@ -28,8 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from host.codecs.base import (Codec, broadcast_affine, channel_layout, check_finite,
-                              check_model_range, check_shape, listify, per_channel, reduce_channels)
+from host.codecs.base import (
+    Codec,
+    broadcast_affine,
+    channel_layout,
+    check_finite,
+    check_model_range,
+    check_shape,
+    listify,
+    per_channel,
+    reduce_channels,
+)
 from host.errors import FlipLabError
 
 FIXED_MIN_BITS = 2

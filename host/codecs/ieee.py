@@ -18,8 +18,8 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from host.errors import FlipLabError
 from host.codecs.base import Codec
+from host.errors import FlipLabError
 
 _FORMATS: dict[str, tuple[int, Any, Any]] = {
     # name: (bits, numpy dtype of the format, unsigned integer dtype of the same width)

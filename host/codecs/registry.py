@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 
 from host.codecs.base import Codec
 from host.codecs.fixed import FixedCodec
@@ -84,7 +84,7 @@ def _parse(spec: str) -> Codec:
     raise _unknown(spec)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached(spec: str) -> Codec:
     return _parse(spec)
 

@@ -6,8 +6,7 @@ host.data.normalize for the normalisations. The embedded split is made by
 ``host/data/make_digits.py`` (stratified 75/25, random_state=0: 1,347 train, 450 test).
 """
 
-from host.data.dataset import (DataSpec, RawSplit, check_labels, load_dataset, load_digits,
-                               read_split)
+from host.data.dataset import DataSpec, RawSplit, check_labels, load_dataset, load_digits, read_split
 from host.data.idx import parse_idx, read_idx
 from host.data.normalize import Normalization, parse_normalization
 

@@ -57,7 +57,7 @@ class Executor(ABC):
 
     @classmethod
     @abstractmethod
-    def for_image(cls, image: Image, **options: Any) -> "Executor":
+    def for_image(cls, image: Image, **options: Any) -> Executor:
         """An executor for ``image``'s layout. Cheap checks that can refuse the image come
         first, before any slow set-up, as one-line FlipLabErrors."""
 

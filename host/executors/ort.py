@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from typing import Any, ClassVar
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -114,7 +115,7 @@ class OnnxExecutor(Executor):
 
     @classmethod
     def for_image(cls, image: Image, *, strategy: str | None = None,
-                  threads: int | None = None, **options: Any) -> "OnnxExecutor":
+                  threads: int | None = None, **options: Any) -> OnnxExecutor:
         cls.check_options(options)
         specs = {t.name: (t.shape, t.dtype) for t in image.tensors}
         return cls(graph_of(image), specs, input_name=image.model["input"],
@@ -124,7 +125,7 @@ class OnnxExecutor(Executor):
     def run(self, variant: DecodedWeights, x: np.ndarray) -> Outputs:
         return Outputs(self.logits(variant.weights, x))
 
-    def session(self, weights: dict[str, np.ndarray]) -> "ort.InferenceSession":
+    def session(self, weights: dict[str, np.ndarray]) -> ort.InferenceSession:
         """A session bound to one variant's weights (``"session"`` strategy)."""
         so = _session_options(self.threads)
         values = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(weights[n]))

@@ -29,7 +29,7 @@ class ReferenceExecutor(Executor):
         self.program = program
 
     @classmethod
-    def for_image(cls, image: Image, **options: Any) -> "ReferenceExecutor":
+    def for_image(cls, image: Image, **options: Any) -> ReferenceExecutor:
         cls.check_options(options)
         return cls(check_image(image, AccelConfig()))
 

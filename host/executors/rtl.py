@@ -31,7 +31,7 @@ class RtlExecutor(Executor):
 
     @classmethod
     def for_image(cls, image: Image, *, progress: bool = False,
-                  **options: Any) -> "RtlExecutor":
+                  **options: Any) -> RtlExecutor:
         cls.check_options(options)
         config = AccelConfig()
         program = check_image(image, config)  # refuse the image before any slow work

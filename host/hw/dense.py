@@ -13,7 +13,12 @@ import numpy as np
 
 from host.errors import FlipLabError
 from host.hw.requant import (
-    INT8_MAX, INT8_MIN, clipped_relu, requantize, rounding_shift, wrap_int32,
+    INT8_MAX,
+    INT8_MIN,
+    clipped_relu,
+    requantize,
+    rounding_shift,
+    wrap_int32,
 )
 
 

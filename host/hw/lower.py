@@ -257,7 +257,7 @@ def _check_bipolar(g: onnx.GraphProto, where: onnx.NodeProto) -> None:
 
 def _lower_binary(ws: WeightSet) -> tuple[WeightSet, dict]:
     g = ws.graph.graph
-    made_by, used_by = producers(g), _consumers(g)
+    used_by = _consumers(g)
     by_name = {t.name: t for t in ws.tensors}
     ge_in = _only(used_by.get(ws.input_name, []), "GreaterOrEqual", "the model input")
     at = _scalar(g, ge_in.input[1], "the input binarisation threshold")

@@ -9,7 +9,8 @@ above the threshold T is taken for a fault and mapped to **0, not T**.
 - :func:`profile_act_max` is the paper's Step 1: the largest ReLU output of each layer on a
   clean data subset, in one onnxruntime pass (the ReLU outputs added as graph outputs).
 - :func:`clip_activations` is Step 2, a pure graph -> graph pass: after each selected ReLU
-  ``r``, ``Where(LessOrEqual(r, T), r, 0)`` (+inf and NaN, which comparisons reject, give 0). In a QDQ model (ReLU -> QuantizeLinear ->
+  ``r``, ``Where(LessOrEqual(r, T), r, 0)`` (+inf and NaN, which comparisons reject, give 0).
+  In a QDQ model (ReLU -> QuantizeLinear ->
   DequantizeLinear) the clip sits after the DequantizeLinear, on the integer grid: the threshold
   becomes ``T_int = floor(T / s_y)`` levels above the zero point (clamped to the int range), the
   graph compares against ``float32(T_int) * s_y``, which is exactly what the accelerator's

@@ -35,7 +35,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from host.errors import FlipLabError
-from host.model.graph import consumers, constant_array, is_bipolar_quant, is_default_domain, producers
+from host.model.graph import constant_array, consumers, is_bipolar_quant, is_default_domain, producers
 
 AxisRule = Callable[[onnx.NodeProto, int], "int | None"]
 
@@ -190,7 +190,7 @@ def _axis_back(graph: onnx.GraphProto, node: onnx.NodeProto, axis: int | None,
 
 
 def _channel_axis(graph: onnx.GraphProto, views: tuple[onnx.NodeProto, ...], ndim: int,
-                  layer: onnx.NodeProto, rule: "AxisRule") -> int | None:
+                  layer: onnx.NodeProto, rule: AxisRule) -> int | None:
     """The stored tensor's channel axis: the layer's, mapped back through the view chain."""
     ranks = [ndim]
     for view in views:
@@ -377,7 +377,7 @@ def find_weights(model: onnx.ModelProto) -> list[FoundWeight]:
                 uses.append(bias)
                 others.remove((node, index, dq))
         if not uses:
-            for node, index, dq in others:
+            for node, _index, dq in others:
                 if node.op_type in _SHAPE_READERS or node.op_type in WEIGHT_SLOTS:
                     continue  # shape only, or a layer's state / index input
                 if not looks_like_weight(values.shape):

@@ -32,12 +32,13 @@ import onnx
 from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from host.errors import FlipLabError
 from host.model.finder import WEIGHT_SLOTS, is_binarizer, is_float_dtype, looks_like_weight
 from host.model.graph import (
     QONNX_DOMAINS,
-    consumers,
     constant_array,
     constant_node_array,
+    consumers,
     copy_model,
     default_opset,
     drop_stale_value_info,
@@ -50,7 +51,6 @@ from host.model.graph import (
     record_declared_bits,
     used_names,
 )
-from host.errors import FlipLabError
 
 
 def drop_initializer_inputs(model: onnx.ModelProto) -> onnx.ModelProto:

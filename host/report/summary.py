@@ -69,7 +69,7 @@ def summary_table(run_dir: str | Path | Run, *, baseline: str | None = None,
                 continue
             rows.append(_summary_row(run, sub, codec, scope, relative_to, seed))
     table = pd.DataFrame(rows)
-    for scope, group in table.groupby("scope", sort=False):
+    for _scope, group in table.groupby("scope", sort=False):
         base = group[group["codec"] == baseline]
         for prefix, _ in CRITERIA:
             r_base = float(base[prefix].iloc[0]) if not base.empty else math.nan

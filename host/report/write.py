@@ -104,7 +104,7 @@ def _header(run: Run, df: pd.DataFrame, model: str, channel: str, relative_to: s
            f"{c.get('seed', 'not recorded')}; data: {c.get('data', 'not recorded')}"
            + (f", {samples} samples" if samples is not None else ""),
            f"- reference accuracy A (undistorted model, same samples): {format_percent(a)}",
-           f"- R(x) compares the mean accuracy with x·A where A is "
+           "- R(x) compares the mean accuracy with x·A where A is "
            + ("the reference accuracy (seed 000)." if relative_to == "reference"
               else "each codec's own clean accuracy (not the paper's A)."), ""]
     return out

@@ -34,7 +34,8 @@ def test_unit_test_program_detects_a_wrong_vector(tmp_path, fw_make, firmware_di
     assert "FAIL" in run.stdout
 
 
-@pytest.mark.skipif(shutil.which("clang") is None, reason="clang (libFuzzer) is not installed: apt-get install -y clang")
+@pytest.mark.skipif(shutil.which("clang") is None,
+                    reason="clang (libFuzzer) is not installed: apt-get install -y clang")
 def test_fuzz_frame_decoder_finds_nothing(fw_make):
     proc = fw_make("fuzz", FUZZ_SECONDS="20", timeout=240)
     assert proc.returncode == 0, proc.stdout[-4000:]

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 from host.channels import parse_channel
-from host.data import DataSpec, load_dataset
+from host.data import DataSpec, check_labels, load_dataset
 from host.decode import decode_weights
 from host.errors import FlipLabError
 from host.evaluate import EvalSettings, evaluate
-from host.data import check_labels
 from host.evaluation import Evaluation, top1
 from host.executors.ort import OnnxExecutor
 from host.export import CodecPlan, build_image

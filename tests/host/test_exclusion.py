@@ -71,7 +71,9 @@ def test_reliable_codec_costs_three_copies_and_reads_the_majority():
     codes, erased, _ = codec.unpack(bad, 10)
     assert np.array_equal(codes, want) and not erased.any()
     bad = seg.copy()
-    bad[0] ^= 0x01; bad[11] ^= 0x02; bad[25] ^= 0x80  # a flip in each copy, different bits
+    bad[0] ^= 0x01  # a flip in each copy, different bits
+    bad[11] ^= 0x02
+    bad[25] ^= 0x80
     assert np.array_equal(codec.unpack(bad, 10)[0], want)
     bad[10] ^= 0x01  # the same bit wrong in two copies: the majority is wrong
     assert not np.array_equal(codec.unpack(bad, 10)[0], want)

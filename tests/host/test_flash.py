@@ -51,7 +51,8 @@ def test_no_board_on_usb_is_a_clear_one_line_error(on_path: Path, bitstream: Pat
     fake_loader(on_path, exit_code=1, output="unable to open ftdi device: -3 (device not found)")
     assert host_main(["flash", str(bitstream)]) == 2
     err = capsys.readouterr().err
-    assert err == "host: error: no ulx3s board found on USB (openFPGALoader: unable to open ftdi device: -3 (device not found))\n"
+    assert err == ("host: error: no ulx3s board found on USB (openFPGALoader: unable to open ftdi "
+                   "device: -3 (device not found))\n")
 
 
 def test_other_loader_failures_name_the_exit_code(on_path: Path, bitstream: Path) -> None:

@@ -14,8 +14,16 @@ import pytest
 from host.codecs import get_codec
 from host.decode import decode_weights
 from host.errors import FlipLabError
-from host.image import (Image, TensorEntry, image_bytes, manifest_path_for, parse_image,
-                        read_image, read_like, write_image)
+from host.image import (
+    Image,
+    TensorEntry,
+    image_bytes,
+    manifest_path_for,
+    parse_image,
+    read_image,
+    read_like,
+    write_image,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "image-format.md"
 

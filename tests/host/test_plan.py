@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 
 from host.data import DataSpec
 from host.errors import FlipLabError
-from host.plan import (Option, PlanSettings, cheapest, exhaustive, make_plan, pareto_front,
-                       parse_target)
+from host.plan import Option, PlanSettings, cheapest, exhaustive, make_plan, pareto_front, parse_target
 
 CODECS = ("fixed8", "parity8", "secded(fixed8)", "reliable(fixed8)")
 

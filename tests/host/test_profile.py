@@ -16,8 +16,15 @@ from host.channels import parse_channel
 from host.errors import FlipLabError
 from host.image import WORD_BITS
 from host.inject import inject
-from host.profile import (characterize, dispersion, load_profile, profile_of, rate_with_interval,
-                          read_profile, write_profile)
+from host.profile import (
+    characterize,
+    dispersion,
+    load_profile,
+    profile_of,
+    rate_with_interval,
+    read_profile,
+    write_profile,
+)
 from tests.host.test_diff import image_of
 
 

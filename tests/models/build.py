@@ -202,8 +202,7 @@ def main(groups: list[str]) -> None:
 
 def build_qdq(x_calib: np.ndarray) -> None:
     """onnxruntime's static quantizer, QDQ format, per channel, on the legacy CNN export."""
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):

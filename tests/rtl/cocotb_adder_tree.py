@@ -5,7 +5,6 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 from cocotb.triggers import Timer
-
 from cocotb_util import env_int, pack_lanes, rng
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import cocotb
 from cocotb.triggers import FallingEdge, Timer
-
 from cocotb_util import CLOCK_NS, env_int, start_and_reset
 
 HERE = Path(__file__).resolve().parent

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 from cocotb.triggers import Timer
-
 from cocotb_util import to_unsigned
+
 from host.hw import clipped_relu
 
 

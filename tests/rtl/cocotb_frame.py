@@ -12,9 +12,8 @@ from pathlib import Path
 import cocotb
 from cobs import cobs
 from cocotb.triggers import FallingEdge, RisingEdge
-from crc import Calculator, Crc32
-
 from cocotb_util import env_int, rng, start_and_reset
+from crc import Calculator, Crc32
 
 VECTORS = Path(__file__).resolve().parents[2] / "firmware" / "tests" / "vectors.txt"
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
-
 from cocotb_util import env_int, rng, start_and_reset
+
 from host.hw import unpack_fields
 
 WORD_BITS = 128

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import cocotb
 import numpy as np
-
 from cocotb_beats import Beat, drive_beats, output_cycles
 from cocotb_util import env_int, pack_lanes, rng, start_and_reset, to_unsigned
+
 from host.hw import dense_int8, quantize_multiplier
 
 

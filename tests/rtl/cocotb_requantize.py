@@ -5,8 +5,8 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge
-
 from cocotb_util import rng, start_and_reset, to_unsigned
+
 from host.hw import requantize
 
 ACC_MIN, ACC_MAX = -(1 << 31), (1 << 31) - 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import cocotb
 from cocotb.triggers import FallingEdge, Timer
-
 from cocotb_util import CLOCK_NS, env_int, rng, start_and_reset
 
 FRAME_BITS = 10  # start, 8 data bits, stop

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge
-
 from cocotb_util import rng, start_and_reset
+
 from host.hw import unpack_fields
 
 WORD_BITS = 32

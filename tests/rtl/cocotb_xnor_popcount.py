@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-
 from cocotb_beats import Beat, drive_beats, output_cycles
 from cocotb_util import env_int, pack_lanes, rng, start_and_reset, to_unsigned
+
 from host.hw import binary_dense, xnor_popcount
 
 Z_BITS = 16

@@ -14,19 +14,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cocotb_harness import require_simulator
+
 from host.channels import parse_channel
 from host.data import load_dataset
 from host.decode import decode_weights
 from host.errors import FlipLabError
+from host.executors.ort import OnnxExecutor
 from host.export import CodecPlan, build_accel_image
 from host.hw.lower import lower_model
 from host.hw.program import input_activations, logits, run_program
 from host.image import Image
 from host.inject import inject
 from host.model import load_model
-from host.executors.ort import OnnxExecutor
 from host.sim import AccelConfig, check_image, simulate
 
 MODELS = Path(__file__).resolve().parents[2] / "models"

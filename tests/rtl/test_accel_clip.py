@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-
 from cocotb_harness import require_simulator
+
 from host.channels import parse_channel
 from host.data import load_dataset
 from host.decode import decode_weights

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cocotb_harness import require_simulator
+
 from host.channels import flip_bits
 from host.codecs import get_codec
 from host.decode import decode_weights

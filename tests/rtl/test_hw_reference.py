@@ -4,8 +4,8 @@ worked examples of docs/datapath.md (hand-computed)."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest

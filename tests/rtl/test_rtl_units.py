@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from cocotb_harness import run_cocotb
 
 SEED = "20261123"
