@@ -247,9 +247,9 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 
     if args.image.suffix.lower() == ".onnx":
         info = describe_clip(args.image)
-        rows = [(r["layer"], r["relu"], r["act_max"], r["t"]) for r in info["relu_layers"]]
+        clip_rows = [(r["layer"], r["relu"], r["act_max"], r["t"]) for r in info["relu_layers"]]
         _emit(args, info, f"ONNX model {args.image}: clipped ReLUs (seed 003)\n" + tabulate(
-            rows, headers=["layer", "relu", "ACT_max", "T"], missingval="-"))
+            clip_rows, headers=["layer", "relu", "ACT_max", "T"], missingval="-"))
         return
     image = read_image(args.image, args.manifest)
     info = describe(image)

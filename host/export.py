@@ -70,7 +70,7 @@ class CodecPlan:
         integer = np.issubdtype(t.values.dtype, np.integer)
         width = declared_width(t) if integer else None
         if self.default is not None:
-            if integer:
+            if width is not None:
                 return _integer_spec(t, self.default, width)
             return self.default
         if integer:
@@ -92,7 +92,7 @@ def _integer_spec(t: WeightTensor, spec: str, width: int) -> str:
     plain = isinstance(codec, IntCodec)
     if not (plain or isinstance(inner, IntCodec)):
         return spec
-    bits = codec.bits if plain else inner.bits
+    bits = codec.bits if plain else getattr(inner, "bits", 0)
     if bits >= width:
         return spec
     if plain:

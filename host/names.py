@@ -22,10 +22,14 @@ from typing import Protocol
 
 
 class Named(Protocol):
-    name: str
-    layer: str
-    op_type: str
-    role: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def layer(self) -> str: ...
+    @property
+    def op_type(self) -> str: ...
+    @property
+    def role(self) -> str: ...
 
 
 def layer_stem(layer: str, op_type: str) -> str:

@@ -51,7 +51,10 @@ class Target:
 
     def threshold(self, reference: float) -> float:
         """The mean accuracy a plan must keep at ``rate``."""
-        return self.x * reference if self.x is not None else float(self.accuracy)
+        if self.x is not None:
+            return self.x * reference
+        assert self.accuracy is not None  # a target names x or an accuracy
+        return float(self.accuracy)
 
 
 def parse_target(text: str) -> Target:
@@ -225,7 +228,7 @@ def make_plan(model: str | Path, settings: PlanSettings, out: str | Path, *,
     codecs = list(check_codecs(s.codecs))
     if any(c.startswith("reliable(") for c in codecs):
         raise FlipLabError("give the noisy-memory codecs; the planner adds reliable(...) itself")
-    data = s.data if s.data is not None else DataSpec()
+    data: DataSpec = s.data if isinstance(s.data, DataSpec) else DataSpec()
     out = Path(out)
     sens = make_spec(model, SweepSettings(codecs=codecs, rates=[target.rate], trials=s.trials,
                                           channel=s.channel, scopes=["layers"], data=data,
@@ -266,10 +269,10 @@ def _verify(model, s: PlanSettings, res: PlanResult, codecs: list[str], data, ou
     rates = _rates_around(res.target.rate, s.rates)
     x = res.threshold / res.reference
     uniform = list(dict.fromkeys(codecs + [c for c, _ in PAPERS]))
-    runs = [("uniform", uniform, [])]
+    runs: list[tuple[str, list[str], list[str]]] = [("uniform", uniform, [])]
     if res.plan is not None:
         counts = {c: res.plan.codecs.count(c) for c in res.plan.codecs}
-        main = max(counts, key=counts.get)
+        main = max(counts, key=lambda c: counts[c])
         overrides = [f"{glob.escape(layer)}={codec}"
                      for layer, codec in zip(res.layers, res.plan.codecs) if codec != main]
         runs.append(("plan", [main], overrides))
@@ -284,7 +287,7 @@ def _verify(model, s: PlanSettings, res: PlanResult, codecs: list[str], data, ou
             sub = df[df["codec"] == codec]
             at_p = float(sub[np.isclose(sub["rate"], res.target.rate)]["accuracy"].mean())
             r = r_interpolated(sub[["rate", "accuracy"]], x, res.reference, n_boot=200)
-            if name == "plan":
+            if name == "plan" and res.plan is not None:
                 label, bits = "plan", res.plan.bits
                 predicted = res.reference - res.plan.drop
             else:

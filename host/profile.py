@@ -206,7 +206,7 @@ def _split_rates(wrong: np.ndarray, stored: np.ndarray, reads: int) -> dict:
 def _per_position(cells: _Cells, wrong: np.ndarray, reads: int, mask: np.ndarray) -> dict:
     out = {}
     for q in sorted(set(cells.width.tolist())):
-        rows = {"p01": [], "p10": []}
+        rows: dict[str, list] = {"p01": [], "p10": []}
         for j in range(q - 1, -1, -1):  # MSB first
             sel = mask & (cells.width == q) & (cells.position == j)
             r = _split_rates(wrong[sel], cells.stored[sel], reads)
@@ -407,7 +407,7 @@ def read_profile(path: str | os.PathLike) -> dict:
     if doc.get("version") != VERSION:
         raise FlipLabError(f"profile {path} has version {doc.get('version')!r}; this FlipLab "
                            f"reads version {VERSION}")
-    return _nulls(doc)
+    return dict(_nulls(doc))  # type: ignore[call-overload]  # a dict in, a dict out
 
 
 def load_profile(path: str | os.PathLike) -> Profile:

@@ -114,7 +114,7 @@ def make_spec(model: str | Path, settings: SweepSettings) -> CampaignSpec:
         model=str(path), model_sha256=model_identity(str(path)), codecs=codec_specs,
         channel=channel_spec, rates=rate_list, trials=int(trials),
         scopes=parse_scopes(s.scopes, layers), granularity=s.granularity, overrides=pairs,
-        data=s.data.data, normalize=s.data.normalize, samples=s.data.samples, seed=int(seed),
+        data=s.data.data, normalize=s.data.normalize or "unit", samples=s.data.samples, seed=int(seed),
         backend=s.backend)
     for codec in codec_specs:  # every codec must store this model (and overrides must match)
         store(ws, spec, codec)

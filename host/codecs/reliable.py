@@ -68,7 +68,7 @@ class ReliableCodec(Codec):
         return self.inner.levels(codes)
 
     @property
-    def tables(self) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
         return self.inner.tables
 
     def lookup(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

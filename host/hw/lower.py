@@ -96,6 +96,7 @@ def _clipped_relu_between(g: onnx.GraphProto, made_by: dict, dq_x: onnx.NodeProt
             or dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] != expected_input:
         raise FlipLabError(f"cannot lower the clipped ReLU {sub.name!r}: not the form "
                            f"host clip writes")
+    assert q2 is not None  # sub was found through it
     params = [(_scalar(g, n.input[1], "a clip scale"), _scalar(g, n.input[2], "a clip zero "
                                                                "point")) for n in (dq, q2, dq_x)]
     if len(set(params)) != 1:
@@ -118,7 +119,8 @@ def _lower_int8(ws: WeightSet) -> tuple[WeightSet, dict]:
     q_in = _only(used_by.get(ws.input_name, []), "QuantizeLinear", "the model input")
     in_scale = _scalar(g, q_in.input[1], "the input scale")
     in_zp = int(_scalar(g, q_in.input[2], "the input zero point"))
-    layers, biases = [], {}
+    layers: list[dict] = []
+    biases: dict = {}
     expected_input = q_in.output[0]
     for k, node in enumerate(gemms):
         if node.op_type != "Gemm" or _attr(node, "transB", 0) != 1 or _attr(node, "transA", 0) \
@@ -135,6 +137,7 @@ def _lower_int8(ws: WeightSet) -> tuple[WeightSet, dict]:
         elif dq_x is None or dq_x.op_type != "DequantizeLinear" or dq_x.input[0] != expected_input:
             raise FlipLabError(f"cannot lower layer {node.name!r}: its input is not the "
                                f"dequantised output of the previous layer")
+        assert dq_x is not None  # both branches above make sure of it
         x_scale = _scalar(g, dq_x.input[1], "an activation scale")
         x_zp = int(_scalar(g, dq_x.input[2], "an activation zero point"))
         q_x = made_by[expected_input]

@@ -312,20 +312,20 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float]) ->
         if by_layer[layer].relu in clipped or any(c.startswith(by_layer[layer].relu + "/")
                                                   for c in clipped):
             raise FlipLabError(f"layer {layer!r} is already clipped; clip the original model")
-    relu_of = {by_layer[layer].relu: layer for layer in chosen}
+    relu_of: dict[str, str] = {by_layer[layer].relu: layer for layer in chosen}
     qdq = {layer: _qdq_after(g, by_layer[layer].q_input) for layer in chosen}
     dq_of = {dq.name: (layer, s, z, qmax) for layer, found in qdq.items() if found
              for dq, s, z, qmax in found}
     for node in g.node:
-        layer = relu_of.get(node.name)
-        if layer is not None and qdq[layer] is None:
+        relu_layer = relu_of.get(node.name)
+        if relu_layer is not None and qdq[relu_layer] is None:
             relu_out = fresh_name(f"{node.output[0]}/relu", taken)
             out = node.output[0]
             relu = onnx.NodeProto()
             relu.CopyFrom(node)
             relu.output[0] = relu_out
             nodes.append(relu)
-            nodes += _clip_nodes(g, node.name, relu_out, out, chosen[layer], taken)
+            nodes += _clip_nodes(g, node.name, relu_out, out, chosen[relu_layer], taken)
             continue
         nodes.append(node)
         if node.name in dq_of:
@@ -334,13 +334,13 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float]) ->
             value = float(np.float32(t_int) * np.float32(s))
             out, base = node.output[0], by_layer[layer].relu + "/" + node.name
             dq_out = fresh_name(f"{out}/dequantized", taken)
-            clipped, requantized = (fresh_name(f"{out}/{x}", taken) for x in ("clipped",
+            clip_out, requantized = (fresh_name(f"{out}/{x}", taken) for x in ("clipped",
                                                                               "requantized"))
             node.output[0] = dq_out
-            nodes += _clip_nodes(g, base, dq_out, clipped, value, taken)
+            nodes += _clip_nodes(g, base, dq_out, clip_out, value, taken)
             # back onto the grid (exact: the clip's outputs are grid values), so that the
             # next layer still reads a DequantizeLinear, as QDQ runtimes and the lowering need
-            nodes += [helper.make_node("QuantizeLinear", [clipped, *node.input[1:]],
+            nodes += [helper.make_node("QuantizeLinear", [clip_out, *node.input[1:]],
                                        [requantized], name=fresh_name(f"{base}/requantize", taken)),
                       helper.make_node("DequantizeLinear", [requantized, *node.input[1:]], [out],
                                        name=fresh_name(f"{base}/dequantize", taken))]

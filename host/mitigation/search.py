@@ -113,16 +113,17 @@ def threshold_search(auc_of: Callable[[float], float], act_max: float, *, n: int
     result = SearchResult(t=float("nan"))
     counter = 1
     t = None
-    ts = aucs = ()
+    ts: tuple[float, ...] = ()
+    aucs: tuple[float, ...] = ()
     while counter < n:
         if counter == 1:
             s = (0.0, float(act_max))
         else:
             s, t = interval_search(ts, aucs)
         ts, aucs = auc_calculation(s, cached)
-        result.rounds.append(Round(s, ts, aucs))
+        result.rounds.append(Round(s, ts, aucs))  # type: ignore[arg-type]  # four each
         counter += 1
-        deltas = [abs(aucs[i + 1] - aucs[i]) for i in range(3)]
+        deltas: list[float] = [abs(aucs[i + 1] - aucs[i]) for i in range(3)]
         if max(deltas) <= delta and counter >= m:
             result.stopped = "delta"
             break

@@ -235,9 +235,9 @@ class LayerObjective:
 
     def _executor(self, t: float) -> tuple[OnnxExecutor, tuple[str, ...]]:
         ws = self._weight_set(t)
-        if self.split:
-            cut = split_at_weights(ws.graph, self.tensors, input_name=ws.input_name,
-                                   output_name=ws.output_name)
+        cut = split_at_weights(ws.graph, self.tensors, input_name=ws.input_name,
+                               output_name=ws.output_name) if self.split else None
+        if cut is not None:  # None: the graph cannot be cut there; run it whole
             names = cut.suffix_weights
             return OnnxExecutor(cut.suffix, {n: self.specs[n] for n in names},
                                 input_name=cut.boundary[0], output_name=ws.output_name), names
@@ -254,7 +254,7 @@ class LayerObjective:
         """Accuracy of every trial at every rate (rate 0: the clean model), threshold T."""
         executor, names = self._executor(t)
         out = {0.0: [self._accuracy(executor, names, self.clean.weights)]}
-        for pattern in self.patterns if self.reuse else self._patterns():
+        for pattern in self.patterns if self.patterns is not None else self._patterns():
             decoder, previous = IncrementalDecoder(self.clean), 0.0
             for rate in self.rates:
                 variant = decoder.flip(pattern.between(previous, rate))
@@ -348,7 +348,7 @@ def clip_model(model: str | os.PathLike, out: str | os.PathLike, clip: ClipSetti
     """
     from host.models import resolve_model
 
-    path = resolve_model(model)
+    path = resolve_model(str(model))
     _check_output(path, out)
     if tune is None:
         clipped, act_max, _, _ = profile_and_clip(path, clip)

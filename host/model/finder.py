@@ -192,7 +192,7 @@ def _axis_back(graph: onnx.GraphProto, node: onnx.NodeProto, axis: int | None,
 def _channel_axis(graph: onnx.GraphProto, views: tuple[onnx.NodeProto, ...], ndim: int,
                   layer: onnx.NodeProto, rule: AxisRule) -> int | None:
     """The stored tensor's channel axis: the layer's, mapped back through the view chain."""
-    ranks = [ndim]
+    ranks: list[int | None] = [ndim]
     for view in views:
         ranks.append(_view_ndim(graph, view, ranks[-1]))
     if ranks[-1] is None:

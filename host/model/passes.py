@@ -182,7 +182,8 @@ def fold_constant_quantize(model: onnx.ModelProto) -> onnx.ModelProto:
         name = source.name if sole_reader else chain[-1].output[0]
         renames[chain[-1].output[0]] = name
         new_initializers.append(numpy_helper.from_array(np.asarray(codes), name))
-        width = _clip_bits(bounds, np.asarray(codes).dtype) if len(chain) == 2 else None
+        width = (_clip_bits(cast(dict[str, np.ndarray], bounds), np.asarray(codes).dtype)
+                 if len(chain) == 2 else None)
         if width is not None:
             declared[name] = width
         removed_nodes.update(id(n) for n in chain)
@@ -228,7 +229,7 @@ def _clip_bits(bounds: dict[str, np.ndarray], dtype: np.dtype) -> int | None:
 
 
 #: QONNX Quant rounding modes (attribute ``rounding_mode``) as numpy functions.
-_ROUNDING = {"ROUND": np.round, "ROUND_TO_ZERO": np.trunc, "CEIL": np.ceil, "FLOOR": np.floor}
+_ROUNDING: dict[str, Any] = {"ROUND": np.round, "ROUND_TO_ZERO": np.trunc, "CEIL": np.ceil, "FLOOR": np.floor}
 
 
 def _qonnx_attribute(node: onnx.NodeProto, name: str, default):
@@ -292,7 +293,8 @@ def fold_weight_quant(model: onnx.ModelProto) -> onnx.ModelProto:
     readers = consumers(graph)
     initializers = {tensor.name: tensor for tensor in graph.initializer}
     taken = used_names(graph)
-    nodes, declared, new_initializers, maybe_unused = [], {}, [], set()
+    nodes, declared, new_initializers = [], {}, []
+    maybe_unused: set[str] = set()
     for node in graph.node:
         if not is_qonnx_quant(node):
             nodes.append(node)
@@ -331,7 +333,7 @@ def fold_weight_quant(model: onnx.ModelProto) -> onnx.ModelProto:
         new_initializers += [numpy_helper.from_array(codes, name),
                              numpy_helper.from_array(np.ascontiguousarray(scale_1d), scale_name),
                              numpy_helper.from_array(np.ascontiguousarray(zp_1d), zp_name)]
-        extra = {} if axis is None else {"axis": axis}
+        extra: dict[str, Any] = {} if axis is None else {"axis": axis}
         nodes.append(helper.make_node("DequantizeLinear", [name, scale_name, zp_name],
                                       [node.output[0]], name=node.name, **extra))
         declared[name] = int(bits)
