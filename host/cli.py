@@ -520,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_export)
 
     i = sub.add_parser("inject", help="inject bit errors into an image's payload")
-    i.add_argument("image", type=Path)
+    i.add_argument("image", type=Path, help="the golden image (or a raw dump with --manifest)")
     i.add_argument("--manifest", type=Path, help="manifest, when IMAGE is a raw payload dump")
     i.add_argument("--channel", required=True,
                    help="error model: bsc:P, asym:P01,P10, stuck:F,S[,seed=D], none")
@@ -532,7 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "e.g. '!conv1*' spares the first layer)")
     i.add_argument("--bits", type=_bit_positions, metavar="POSITIONS",
                    help="only these bit positions in each code, e.g. 'msb' or '7,6'")
-    i.add_argument("-o", "--output", required=True, type=Path)
+    i.add_argument("-o", "--output", required=True, type=Path,
+                   help="the noisy image to write (never one of the inputs)")
     i.set_defaults(func=cmd_inject)
 
     v = sub.add_parser("eval", help="evaluate a model from a memory image")
@@ -563,12 +564,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("inspect", help="show an image's layout and codecs (or a .onnx model's "
                                        "clipped ReLUs)")
-    s.add_argument("image", type=Path)
-    s.add_argument("--manifest", type=Path)
+    s.add_argument("image", type=Path, help="an image, a manifest, a raw dump (with --manifest) or a .onnx model")
+    s.add_argument("--manifest", type=Path, help="manifest of the golden image, for a raw dump")
     s.set_defaults(func=cmd_inspect)
 
     d = sub.add_parser("diff", help="bit errors of a noisy image or dump against the golden one")
-    d.add_argument("golden", type=Path)
+    d.add_argument("golden", type=Path, help="the image that was written")
     d.add_argument("other", type=Path, help="noisy image, or a raw payload dump of the same size")
     d.add_argument("--manifest", type=Path, help="manifest, when GOLDEN is itself a raw dump")
     d.set_defaults(func=cmd_diff)
@@ -648,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rb = sub.add_parser("robustness", help="R(x) of one codec by bisection, without a grid")
     rb.add_argument("model", help="ONNX model file, or the name of a bundled model")
-    rb.add_argument("--codec", default="parity8")
+    rb.add_argument("--codec", default="parity8", help="codec whose R(x) is sought (default parity8)")
     rb.add_argument("--channel", default="bsc",
                     help="as host sweep --channel (bsc takes no rate: it is searched)")
     rb.add_argument("--x", type=float, default=0.95, help="criterion: mean accuracy >= x*A")
@@ -657,8 +658,9 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--data", default="digits", help="dataset (as host eval --data)")
     rb.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
     rb.add_argument("--samples", type=_positive, help="use only the first N samples")
-    rb.add_argument("--max-trials", type=_positive, default=200, dest="max_trials")
-    rb.add_argument("--seed", type=_seed, default=0)
+    rb.add_argument("--max-trials", type=_positive, default=200, dest="max_trials",
+                    help="most trials at one probe (default 200)")
+    rb.add_argument("--seed", type=_seed, default=0, help="campaign seed (default 0)")
     rb.add_argument("--lo", type=float, default=1e-7, help="lower end of the search (RBER)")
     rb.add_argument("--hi", type=float, default=0.5, help="upper end of the search (RBER)")
     rb.add_argument("--resolution", type=float, default=0.1,
@@ -702,7 +704,8 @@ def build_parser() -> argparse.ArgumentParser:
     tl.set_defaults(func=cmd_tolerance)
 
     tb = sub.add_parser("train-bnn", help="train a bit-error tolerant BNN (seed 004; train extra)")
-    tb.add_argument("--arch", default="fcnn", choices=("fcnn", "cnn"))
+    tb.add_argument("--arch", default="fcnn", choices=("fcnn", "cnn"),
+                    help="the paper's Fashion FCNN or CNN (default fcnn)")
     tb.add_argument("--data", default="digits", help="dataset with a train split (as host eval)")
     tb.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
     tb.add_argument("--samples", type=_positive, help="train on the first N training samples")
@@ -712,12 +715,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="E_p's gradient: straight-through (eq. 1) or mask-multiplied")
     tb.add_argument("--lam", type=float, default=0.0, help="weight λ of the eq. 7 hinge")
     tb.add_argument("--b", type=float, default=64.0, help="tolerance level b of the hinge")
-    tb.add_argument("--epochs", type=_positive, default=20)
-    tb.add_argument("--batch", type=_positive, default=128)
-    tb.add_argument("--lr", type=float, default=1e-3)
+    tb.add_argument("--epochs", type=_positive, default=20, help="training epochs (default 20)")
+    tb.add_argument("--batch", type=_positive, default=128, help="batch size (default 128)")
+    tb.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     tb.add_argument("--width", type=_positive, default=2048, help="fully connected width")
     tb.add_argument("--channels", type=_positive, default=64, help="CNN channels")
-    tb.add_argument("--seed", type=_seed, default=0)
+    tb.add_argument("--seed", type=_seed, default=0, help="seed of weights, flips and batches (default 0)")
     tb.add_argument("--checkpoint", help="resumable checkpoint (default OUTPUT.ckpt)")
     tb.add_argument("-o", "--output", required=True, help="ONNX file to write")
     tb.set_defaults(func=cmd_train_bnn)
