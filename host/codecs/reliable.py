@@ -15,18 +15,16 @@ Parameters (``fit``/``encode``/params in the image) are the inner codec's, uncha
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from host.codecs import bitstream
-from host.codecs.base import Codec
+from host.codecs.base import Codec, StorageCodec
 from host.errors import FlipLabError
 
 COPIES = 3
 
 
-class ReliableCodec(Codec):
+class ReliableCodec(StorageCodec):
     """The inner codec stored three times and read by bitwise majority; never corrupted by a
     channel (``reliable = True``)."""
 
@@ -41,10 +39,6 @@ class ReliableCodec(Codec):
         self.data_bits = inner.data_bits
         self.spec = f"reliable({inner.spec})"
 
-    @property
-    def field_bits(self) -> int:
-        return self.inner.field_bits
-
     def copy_bytes(self, count: int) -> int:
         """Bytes of one copy: the inner segment rounded up to whole bytes."""
         return -(-self.inner.stored_bits(count) // 8)
@@ -56,29 +50,6 @@ class ReliableCodec(Codec):
     def overhead(self) -> float:
         """``3 * (1 + inner overhead) - 1``: reliable(fixed8) = 2.0."""
         return COPIES * (1.0 + self.inner.overhead()) - 1.0
-
-    def fit(self, values: np.ndarray, **kwargs: Any) -> dict[str, Any]:
-        """The inner codec's parameters."""
-        return self.inner.fit(values, **kwargs)
-
-    def encode(self, values: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-        return self.inner.encode(values, params)
-
-    def levels(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.inner.levels(codes)
-
-    @property
-    def tables(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.inner.tables
-
-    def lookup(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.inner.lookup(codes)
-
-    def dequantise(self, level: np.ndarray, params: dict[str, Any], dtype: np.dtype) -> np.ndarray:
-        return self.inner.dequantise(level, params, dtype)
-
-    def null_fill(self, values: np.ndarray, nulled: np.ndarray, params: dict[str, Any]) -> None:
-        self.inner.null_fill(values, nulled, params)
 
     def pack(self, codes: np.ndarray) -> np.ndarray:
         """The inner segment, padded to ``copy_bytes``, three times."""

@@ -32,12 +32,10 @@ with numpy.bitwise_count on uint64 masks.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from host.codecs import bitstream
-from host.codecs.base import Codec, as_codes, parity_of
+from host.codecs.base import Codec, StorageCodec, as_codes, parity_of
 from host.errors import FlipLabError
 
 DATA_BITS = 64
@@ -103,7 +101,7 @@ def decode_blocks(data: np.ndarray, check: np.ndarray) -> tuple[np.ndarray, np.n
     return data, uncorrectable, single
 
 
-class SecdedCodec(Codec):
+class SecdedCodec(StorageCodec):
     """(72,64) extended Hamming SECDED over the packed bit stream of an inner codec."""
 
     is_block_code = True
@@ -132,38 +130,6 @@ class SecdedCodec(Codec):
     def overhead(self) -> float:
         """(72/64)·(q / data bits) - 1: secded(fixed8) = 0.125."""
         return CODEWORD_BITS / DATA_BITS * self.bits / self.data_bits - 1.0
-
-    def fit(self, values: np.ndarray, *, axis: int | None = None, granularity: str = "tensor",
-            model_range: tuple[float, float] | None = None,
-            zero_point: float | list[float] | None = None) -> dict[str, Any]:
-        """The inner codec's parameters."""
-        return self.inner.fit(values, axis=axis, granularity=granularity,
-                              model_range=model_range, zero_point=zero_point)
-
-    def encode(self, values: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-        """The inner codes (SECDED acts at pack time, on blocks of them)."""
-        return self.inner.encode(values, params)
-
-    def levels(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The inner codec's levels."""
-        return self.inner.levels(codes)
-
-    @property
-    def tables(self) -> tuple[np.ndarray, np.ndarray]:
-        """The inner codec's (level, valid) tables."""
-        return self.inner.tables
-
-    def lookup(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The inner codec's lookup (and its cached tables)."""
-        return self.inner.lookup(codes)
-
-    def dequantise(self, level: np.ndarray, params: dict[str, Any], dtype: np.dtype) -> np.ndarray:
-        """The inner codec's values."""
-        return self.inner.dequantise(level, params, dtype)
-
-    def null_fill(self, values: np.ndarray, nulled: np.ndarray, params: dict[str, Any]) -> None:
-        """The inner codec's null value."""
-        self.inner.null_fill(values, nulled, params)
 
     def pack(self, codes: np.ndarray) -> np.ndarray:
         """Segment of 9-byte codewords: each 64-bit block (little-endian) then its check byte."""

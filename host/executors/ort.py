@@ -44,7 +44,7 @@ def _use_shared_arena() -> None:
         _shared_arena = True
 
 
-def _session_options(threads: int | None) -> ort.SessionOptions:
+def session_options(threads: int | None) -> ort.SessionOptions:
     """Options for every session: thread count, quiet logs, the process-wide arena."""
     _use_shared_arena()
     so = ort.SessionOptions()
@@ -107,7 +107,7 @@ class OnnxExecutor(Executor):
             else:
                 self._model = _with_weight_inputs(graph, specs)
                 self._session = ort.InferenceSession(
-                    self._model, _session_options(threads), providers=["CPUExecutionProvider"])
+                    self._model, session_options(threads), providers=["CPUExecutionProvider"])
         except (ort.capi.onnxruntime_pybind11_state.Fail,
                 ort.capi.onnxruntime_pybind11_state.InvalidGraph,
                 ort.capi.onnxruntime_pybind11_state.InvalidArgument) as exc:
@@ -127,7 +127,7 @@ class OnnxExecutor(Executor):
 
     def session(self, weights: dict[str, np.ndarray]) -> ort.InferenceSession:
         """A session bound to one variant's weights (``"session"`` strategy)."""
-        so = _session_options(self.threads)
+        so = session_options(self.threads)
         values = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(weights[n]))
                   for n in self._names]
         so.add_external_initializers(self._names, values)

@@ -182,7 +182,7 @@ def profile_act_max(model: onnx.ModelProto, x: np.ndarray, *, batch: int = 4096,
     """
     import onnxruntime as ort
 
-    from host.executors.ort import _session_options
+    from host.executors.ort import session_options
 
     layers = relu_layers(model)
     if not layers:
@@ -194,7 +194,7 @@ def profile_act_max(model: onnx.ModelProto, x: np.ndarray, *, batch: int = 4096,
     probe.graph.output.extend(helper.make_empty_tensor_value_info(r.output) for r in layers
                               if r.output not in present)
     try:
-        session = ort.InferenceSession(probe.SerializeToString(), _session_options(threads),
+        session = ort.InferenceSession(probe.SerializeToString(), session_options(threads),
                                        providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's own refusal, as one line
         raise FlipLabError(f"onnxruntime refused the model: {str(exc).splitlines()[0]}") from None
