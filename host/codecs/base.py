@@ -290,16 +290,11 @@ class Codec(ABC):
         return f"<codec {self.spec}: {self.bits} bits, {self.data_bits} data bits>"
 
 
-class StorageCodec(Codec):
-    """A codec that stores another codec's codes differently (SECDED codewords, reliable
-    copies): quantisation, levels, tables and nulling are the inner codec's; subclasses set
-    ``inner`` and define how the codes are packed, unpacked and sized."""
+class WrappingCodec(Codec):
+    """A codec built on an ``inner`` one (parity, SECDED, reliable): quantisation parameters,
+    dequantisation and the null value are the inner codec's."""
 
     inner: Codec
-
-    @property
-    def field_bits(self) -> int:
-        return self.inner.field_bits
 
     def fit(self, values: np.ndarray, *, axis: int | None = None, granularity: str = "tensor",
             model_range: tuple[float, float] | None = None,
@@ -307,6 +302,24 @@ class StorageCodec(Codec):
         """The inner codec's parameters."""
         return self.inner.fit(values, axis=axis, granularity=granularity,
                               model_range=model_range, zero_point=zero_point)
+
+    def dequantise(self, level: np.ndarray, params: dict[str, Any], dtype: np.dtype) -> np.ndarray:
+        """The inner codec's values."""
+        return self.inner.dequantise(level, params, dtype)
+
+    def null_fill(self, values: np.ndarray, nulled: np.ndarray, params: dict[str, Any]) -> None:
+        """The inner codec's null value."""
+        self.inner.null_fill(values, nulled, params)
+
+
+class StorageCodec(WrappingCodec):
+    """A codec that stores another codec's codes differently (SECDED codewords, reliable
+    copies): the codes, levels and tables are the inner codec's too; subclasses define how the
+    codes are packed, unpacked and sized."""
+
+    @property
+    def field_bits(self) -> int:
+        return self.inner.field_bits
 
     def encode(self, values: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         """The inner codes (this codec acts at pack time)."""
@@ -324,11 +337,3 @@ class StorageCodec(Codec):
     def lookup(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The inner codec's lookup (and its cached tables)."""
         return self.inner.lookup(codes)
-
-    def dequantise(self, level: np.ndarray, params: dict[str, Any], dtype: np.dtype) -> np.ndarray:
-        """The inner codec's values."""
-        return self.inner.dequantise(level, params, dtype)
-
-    def null_fill(self, values: np.ndarray, nulled: np.ndarray, params: dict[str, Any]) -> None:
-        """The inner codec's null value."""
-        self.inner.null_fill(values, nulled, params)

@@ -22,14 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from host.codecs.base import Codec, parity_of
+from host.codecs.base import Codec, WrappingCodec, parity_of
 from host.codecs.fixed import FixedCodec
 from host.errors import FlipLabError
 
 PARITY_MAX_BITS = 32
 
 
-class ParityCodec(Codec):
+class ParityCodec(WrappingCodec):
     """An inner codec plus one even-parity check bit per weight (weight nulling)."""
 
     def __init__(self, inner: Codec) -> None:
@@ -45,13 +45,6 @@ class ParityCodec(Codec):
         alias = type(inner) is FixedCodec and not inner.midpoint
         self.spec = f"parity{self.bits}" if alias else f"parity({inner.spec})"
 
-    def fit(self, values: np.ndarray, *, axis: int | None = None, granularity: str = "tensor",
-            model_range: tuple[float, float] | None = None,
-            zero_point: float | list[float] | None = None) -> dict[str, Any]:
-        """The inner codec's parameters."""
-        return self.inner.fit(values, axis=axis, granularity=granularity,
-                              model_range=model_range, zero_point=zero_point)
-
     def encode(self, values: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         """(inner_code << 1) | even-parity bit."""
         inner = self.inner.encode(values, params)
@@ -63,10 +56,3 @@ class ParityCodec(Codec):
         level, inner_valid = self.inner.levels(codes >> np.uint64(1))
         return level, inner_valid & (parity_of(codes) == 0)
 
-    def dequantise(self, level: np.ndarray, params: dict[str, Any], dtype: np.dtype) -> np.ndarray:
-        """The inner codec's values."""
-        return self.inner.dequantise(level, params, dtype)
-
-    def null_fill(self, values: np.ndarray, nulled: np.ndarray, params: dict[str, Any]) -> None:
-        """The inner codec's null value (0.0, or the zero point)."""
-        self.inner.null_fill(values, nulled, params)
