@@ -19,7 +19,9 @@
 #define FL_MAX_RAW (FL_HEADER_LEN + FL_MAX_PAYLOAD + FL_CRC_LEN)
 #define FL_MAX_ENCODED FL_COBS_MAX_ENCODED(FL_MAX_RAW) /* without the delimiter */
 #define FL_RESPONSE_BIT 0x80u
+#ifndef FL_RX_IDLE_TIMEOUT_MS
 #define FL_RX_IDLE_TIMEOUT_MS 100u /* a partial frame idle this long is discarded */
+#endif
 
 enum fl_command {
     FL_CMD_INFO = 0x01,

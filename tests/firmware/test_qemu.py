@@ -94,9 +94,16 @@ def test_emulated_rram_write_digest_dump_and_a_noisy_run(elfs, tmp_path, capsys)
         flips = bit_errors(data, noisy)
         assert binomtest(flips, 8 * len(data), 1e-3).pvalue > ALPHA, flips
         stats = transfer.board_stats(transfer.Link(board.port, timeout=5.0))
-        assert stats["flips_injected"] == flips  # one noisy read of every byte
         assert stats["bytes_written"] == len(data)
-        assert stats["rx_crc_errors"] == stats["rx_cobs_errors"] == stats["rx_timeouts"] == 0
+        # QEMU on a loaded host can stall mid-frame: the board drops that frame and the host's
+        # resend recovers it (the files above are exact). A few drops are the link working; many
+        # mean the link does not.
+        drops = stats["rx_crc_errors"] + stats["rx_cobs_errors"] + stats["rx_timeouts"]
+        assert drops <= 3, stats
+        if drops == 0:
+            assert stats["flips_injected"] == flips  # one noisy read of every byte
+        else:  # a resent READ reads (and flips) its chunk again
+            assert stats["flips_injected"] >= flips
 
         # read noise leaves the cells alone: the exact-cells digest still matches the file
         with BoardClient(board.port, timeout=5.0) as client:
