@@ -12,6 +12,7 @@ from host.data import load_dataset
 from host.errors import FlipLabError
 from host.hw.requant import clipped_relu
 from host.mitigation.clip import (
+    CLIP_SUFFIX,
     clip_activations,
     integer_threshold,
     profile_act_max,
@@ -60,10 +61,12 @@ def test_hand_example_t_passes_t_plus_eps_and_negatives_give_zero():
     assert read_metadata(clipped)["thresholds"] == {"act": 2.0}
 
 
-def test_infinite_and_nan_activations_become_zero_as_the_papers_otherwise():
+def test_infinite_activations_become_zero_as_the_papers_otherwise_nan_as_the_form_states():
     x = np.array([[np.inf, np.nan, -np.inf, 1.0, 3.0, 0.5]], np.float32)
-    clipped = clip_activations(_relu_graph(), {"act": 2.0})
-    np.testing.assert_array_equal(_run(clipped, x), [[0.0, 0.0, 0.0, 1.0, 0.0, 0.5]])
+    clipped = clip_activations(_relu_graph(), {"act": 2.0})  # fused (default): NaN stays NaN
+    np.testing.assert_array_equal(_run(clipped, x), [[0.0, np.nan, 0.0, 1.0, 0.0, 0.5]])
+    where = clip_activations(_relu_graph(), {"act": 2.0}, form="where")  # NaN gives 0
+    np.testing.assert_array_equal(_run(where, x), [[0.0, 0.0, 0.0, 1.0, 0.0, 0.5]])
 
 
 def test_the_logits_are_never_clipped():
@@ -125,8 +128,8 @@ def test_act_max_is_the_largest_relu_output_and_clips_no_profiled_prediction(dig
 def test_selected_layers_only(digits_cnn):
     model, x, _ = digits_cnn
     clipped = clip_activations(model, {"conv2": 0.5})
-    kinds = [n.op_type for n in clipped.graph.node]
-    assert kinds.count("Where") == 1
+    assert [n.name for n in clipped.graph.node if n.name.endswith(CLIP_SUFFIX)] == \
+        ["conv2.relu" + CLIP_SUFFIX]
     assert read_metadata(clipped)["thresholds"] == {"conv2": 0.5}
 
 
