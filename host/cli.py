@@ -283,7 +283,7 @@ def cmd_diff(args: argparse.Namespace) -> None:
 
     golden = read_image(args.golden, args.manifest)
     result = diff_images(golden, read_like(args.other, golden))
-    rows = [(t["tensor"], t["bits"], t["errors"], t["zero_to_one"], t["one_to_zero"],
+    rows = [(t["tensor"], t["short"], t["bits"], t["errors"], t["zero_to_one"], t["one_to_zero"],
              " ".join(str(a + b) for a, b in zip(t["per_position"]["zero_to_one"],
                                                   t["per_position"]["one_to_zero"])))
             for t in result["tensors"]]
@@ -291,7 +291,8 @@ def cmd_diff(args: argparse.Namespace) -> None:
             f"(BER {result['ber']:.3g}; {result['zero_to_one']} 0->1, {result['one_to_zero']} "
             f"1->0; {result['outside_tensors']} outside tensors)")
     _emit(args, result, head + "\n" + tabulate(
-        rows, headers=["tensor", "bits", "errors", "0->1", "1->0", "errors by bit position 0.."]))
+        rows, headers=["tensor", "short name", "bits", "errors", "0->1", "1->0",
+                       "errors by bit position 0.."]))
 
 
 def cmd_characterize(args: argparse.Namespace) -> None:
