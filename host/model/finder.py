@@ -337,6 +337,20 @@ class _Tracer:
         return WeightUse(layer, _ADD_SLOT, "bias", axis, dq, None)
 
 
+def _weight_fix(graph: onnx.GraphProto, node: onnx.NodeProto) -> str:
+    """What to do about a weight read by an unsupported op (the end of the refusal)."""
+    constants = {t.name for t in graph.initializer}
+    constants.update(o for n in graph.node if n.op_type == "Constant" for o in n.output)
+    where = (f"FlipLab reads weights at {', '.join(WEIGHT_SLOTS)} layers, directly or through "
+             f"{', '.join(sorted(VIEW_OPS))} and DequantizeLinear")
+    if all(not i or i in constants for i in node.input):  # a computation on constants only
+        return (f"{node.op_type} computes on constants only: fold it into the initializer "
+                f"before loading (e.g. onnxruntime with GraphOptimizationLevel.ORT_ENABLE_BASIC "
+                f"and SessionOptions.optimized_model_filepath writes the folded model) ({where})")
+    return (f"export the model so that {node.op_type} is one of those layers (e.g. "
+            f"torch.nn.Linear / nn.Conv2d instead of a functional op on the parameter) ({where})")
+
+
 def find_weights(model: onnx.ModelProto) -> list[FoundWeight]:
     """Every initializer of the main graph that a layer consumes as a weight, in graph order.
 
@@ -386,8 +400,8 @@ def find_weights(model: onnx.ModelProto) -> list[FoundWeight]:
                     continue
                 raise FlipLabError(
                     f"initializer {name!r} {list(values.shape)} looks like a weight but is read by "
-                    f"{node.op_type} node {node.name!r}, which is not a supported layer"
-                )
+                    f"{node.op_type} node {node.name!r}, which is not a supported layer; "
+                    + _weight_fix(graph, node))
             continue
         binarized = {use.binarizer is not None for use in uses}
         if len(binarized) > 1:
