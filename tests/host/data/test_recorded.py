@@ -85,3 +85,17 @@ def test_export_records_the_models_normalisation_in_the_image(tmp_path, capsys):
     capsys.readouterr()
     assert main(["inspect", str(tmp_path / "m.bin"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"]["normalize"] == "meanstd:0.5,0.25"
+
+
+def test_sweep_of_an_integer_input_model_passes_token_ids_unchanged():
+    """Token ids (an int64 input): no recorded normalisation, so ``none``; the reference
+    accuracy equals the original model's in tests/models/expected.json (onnxruntime)."""
+    from pathlib import Path
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    entry = json.loads((models / "expected.json").read_text())["embedding_dynamo"]
+    spec = make_spec(models / "embedding_dynamo.onnx", SweepSettings(
+        codecs="float32", rates="1e-3", trials=1, data=DataSpec("digits", None,
+                                                                 entry["samples"])))
+    assert spec.normalize == "none"
+    assert reference_run(spec)[0]["accuracy"] == pytest.approx(entry["accuracy"])
