@@ -37,7 +37,14 @@ import onnx
 from onnx import helper, numpy_helper
 
 from host.errors import FlipLabError
-from host.model.graph import constant_array, copy_model, fresh_name, producers, used_names
+from host.model.graph import (
+    constant_array,
+    copy_model,
+    fresh_name,
+    producers,
+    record_fixed_constants,
+    used_names,
+)
 from host.model.passes import name_unnamed_nodes
 
 ACT_MAX_KEY = "fliplab.clip.act_max"
@@ -296,7 +303,8 @@ def _conv_channels(g: onnx.GraphProto, node: onnx.NodeProto | None) -> tuple[int
 
 
 def _fused_nodes(g: onnx.GraphProto, base: str, r: str, out: str, t: float,
-                 conv: tuple[int, int] | None, taken: set[str]) -> list[onnx.NodeProto]:
+                 conv: tuple[int, int] | None, taken: set[str],
+                 fixed: list[str]) -> list[onnx.NodeProto]:
     """The ``fused`` form of ``f(r) = r if r <= T else 0`` after a ReLU output ``r``.
 
     After a Conv (``conv`` = its channels and spatial rank):
@@ -314,6 +322,10 @@ def _fused_nodes(g: onnx.GraphProto, base: str, r: str, out: str, t: float,
 
     Elsewhere (a Gemm or MatMul layer, a Conv whose weight is not an initializer, T > 2^103):
     ``out = Where(Greater(r, T), 0, r)``: the same values, NaN included (NaN > T is false).
+
+    The correction Conv's weight and bias hold T, not the model's weights: their names are
+    appended to ``fixed`` (recorded as fixed constants, which host.model never takes for
+    weights, so no codec stores them and no fault reaches them).
     """
     tf = np.float32(t)
     t_up = np.nextafter(tf, np.float32(np.inf))
@@ -336,6 +348,7 @@ def _fused_nodes(g: onnx.GraphProto, base: str, r: str, out: str, t: float,
                                 names["slope"]),
         numpy_helper.from_array(np.full(channels, np.float32(_SLOPE) * tf, np.float32),
                                 names["offset"])])
+    fixed += [names["slope"], names["offset"]]
     return [
         helper.make_node("Clip", [r, zero, names["T_up"]], [names["c"]],
                          name=fresh_name(f"{base}/Clip", taken)),
@@ -385,6 +398,7 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float], *,
         chosen[r.layer] = t
     taken = used_names(g)
     made_by = producers(g)
+    fixed: list[str] = []
     nodes: list[onnx.NodeProto] = []
     stored = dict(read_metadata(result).get("thresholds", {}))
     clipped = {n.name[:-len(CLIP_SUFFIX)] for n in g.node if n.name.endswith(CLIP_SUFFIX)}
@@ -413,7 +427,7 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float], *,
                 nodes += _clip_nodes(g, node.name, relu_out, out, t, taken)
             else:
                 conv = _conv_channels(g, made_by.get(node.input[0]))
-                nodes += _fused_nodes(g, node.name, relu_out, out, t, conv, taken)
+                nodes += _fused_nodes(g, node.name, relu_out, out, t, conv, taken, fixed)
             continue
         nodes.append(node)
         if node.name in dq_of:
@@ -435,6 +449,8 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float], *,
     del g.node[:]
     g.node.extend(nodes)
     stored.update(chosen)
+    if fixed:  # the correction's Conv weight and bias hold T: not weights of the model
+        record_fixed_constants(result, fixed)
     return with_metadata(result, thresholds=stored)
 
 

@@ -35,7 +35,14 @@ import onnx
 from onnx import helper, numpy_helper
 
 from host.errors import FlipLabError
-from host.model.graph import constant_array, consumers, is_bipolar_quant, is_default_domain, producers
+from host.model.graph import (
+    constant_array,
+    consumers,
+    fixed_constants,
+    is_bipolar_quant,
+    is_default_domain,
+    producers,
+)
 
 AxisRule = Callable[[onnx.NodeProto, int], "int | None"]
 
@@ -362,7 +369,10 @@ def find_weights(model: onnx.ModelProto) -> list[FoundWeight]:
     graph = model.graph
     tracer = _Tracer(graph)
     walked = []
+    fixed = fixed_constants(model)  # a pass's own constants (the clip's correction), never weights
     for tensor in graph.initializer:
+        if tensor.name in fixed:
+            continue
         values = numpy_helper.to_array(tensor)
         uses: list[Any] = []
         others: list[Any] = []

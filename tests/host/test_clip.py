@@ -261,3 +261,30 @@ def test_search_objective_with_reuse_equals_the_naive_whole_model_run(tmp_path):
         assert fast.curve(t) == naive.curve(t)
     curve = fast.curve(act_max["conv2"])
     assert list(curve) == [0.0, 1e-3, 1e-2] and [len(v) for v in curve.values()] == [1, 2, 2]
+
+
+@pytest.mark.parametrize("form", ["fused", "where"])
+def test_objective_clean_point_is_the_clipped_models_own_accuracy(tmp_path, form):
+    # independent truth: the candidate model run whole in onnxruntime, no FlipLab in between
+    # (the fused form's correction holds T in a Conv's weight and bias: were they taken for
+    # weights, every candidate would run with the ACT_max model's T)
+    from host.mitigation.tune import LayerObjective, TuneSettings
+
+    model = onnx.load(resolve_model("digits_cnn"))
+    x, y = load_dataset("digits", input_shape=["N", 1, 8, 8], samples=200)
+    act_max = profile_act_max(model, x)
+    tune = TuneSettings(rates="1e-3", trials=1, seed=4)
+    objective = LayerObjective(model, act_max, "conv1", x, y, tune, tmp_path, form=form)
+    for t in (act_max["conv1"] / 3, act_max["conv1"]):
+        own = _run(clip_activations(model, {**act_max, "conv1": t}, form=form), x)
+        assert objective.curve(t)[0.0] == [float((own.argmax(1) == y).mean())]
+
+
+def test_the_clips_constants_are_not_weights_of_the_model(tmp_path):
+    from host.model import load_model
+
+    model = onnx.load(resolve_model("digits_cnn"))
+    path = tmp_path / "c.onnx"
+    onnx.save(clip_activations(model, {"conv1": 1.0, "conv2": 2.0}), path)
+    assert [t.name for t in load_model(path).tensors] == \
+        [t.name for t in load_model(resolve_model("digits_cnn")).tensors]
