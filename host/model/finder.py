@@ -249,16 +249,20 @@ def _quant_params(graph: onnx.GraphProto, dq: onnx.NodeProto, values: np.ndarray
     """The quant record of ``values`` as ``dq`` decodes them (per tensor or per axis)."""
     if _attribute(dq, "block_size", 0):
         raise FlipLabError(
-            f"DequantizeLinear node {dq.name!r} uses blocked quantization, which is not supported"
+            f"DequantizeLinear node {dq.name!r} uses blocked quantization, which is not "
+            f"supported; quantize the weight per tensor or per channel"
         )
     scale = constant_array(graph, dq.input[1])
     if scale is None:
-        raise FlipLabError(f"DequantizeLinear node {dq.name!r}: scale {dq.input[1]!r} is not a constant")
+        raise FlipLabError(f"DequantizeLinear node {dq.name!r}: scale {dq.input[1]!r} is not a "
+                           f"constant; store the scale as an initializer (fold the graph that "
+                           f"computes it)")
     if len(dq.input) > 2 and dq.input[2]:
         zero_point = constant_array(graph, dq.input[2])
         if zero_point is None:
             raise FlipLabError(
-                f"DequantizeLinear node {dq.name!r}: zero point {dq.input[2]!r} is not a constant"
+                f"DequantizeLinear node {dq.name!r}: zero point {dq.input[2]!r} is not a "
+                f"constant; store the zero point as an initializer (fold the graph that computes it)"
             )
     else:
         zero_point = np.zeros(scale.shape, dtype=values.dtype)
@@ -392,7 +396,9 @@ def find_weights(model: onnx.ModelProto) -> list[FoundWeight]:
                 use = layer_uses[0]
                 raise FlipLabError(
                     f"{use.layer.op_type} node {use.layer.name!r} reads integer initializer "
-                    f"{name!r} without DequantizeLinear; integer weights are read only in QDQ form"
+                    f"{name!r} without DequantizeLinear; integer weights are read only in QDQ "
+                    f"form: export with QuantizeLinear/DequantizeLinear (e.g. onnxruntime's "
+                    f"quantize_static with quant_format=QuantFormat.QDQ)"
                 )
             uses = quantized_uses
         for node, index, dq in list(others):
@@ -415,10 +421,12 @@ def find_weights(model: onnx.ModelProto) -> list[FoundWeight]:
             continue
         binarized = {use.binarizer is not None for use in uses}
         if len(binarized) > 1:
-            raise FlipLabError(f"initializer {name!r} is consumed both binarized and as plain values")
+            raise FlipLabError(f"initializer {name!r} is consumed both binarized and as plain "
+                               f"values; give the binarized layer its own copy of the tensor")
         dequantizers = {use.dequantize.name if use.dequantize else None for use in uses}
         if len(dequantizers) > 1 and None in dequantizers:
-            raise FlipLabError(f"initializer {name!r} is consumed both dequantized and as plain values")
+            raise FlipLabError(f"initializer {name!r} is consumed both dequantized and as plain "
+                               f"values; give each use its own copy of the tensor")
         if True in binarized and None not in dequantizers:
             raise FlipLabError(
                 f"initializer {name!r} is both quantized (DequantizeLinear) and binarized; "

@@ -196,8 +196,27 @@ def test_refuses_integer_weight_without_dequantize(tmp_path):
         [helper.make_tensor_value_info("y", TensorProto.INT32, [1, 2])],
         [_init("w", np.ones((2, 2), np.int32))],
     )
-    with pytest.raises(FlipLabError, match="integer initializer 'w' without DequantizeLinear"):
+    with pytest.raises(FlipLabError, match="integer initializer 'w' without DequantizeLinear; "
+                                           ".* export with QuantizeLinear/DequantizeLinear"
+                                           ) as error:
         load_model(_save(model, tmp_path / "int.onnx"))
+    _one_line(error)
+
+
+def test_refuses_a_computed_scale_saying_to_store_it(tmp_path):
+    # DequantizeLinear's scale computed by a Mul of the input: not a constant
+    model = _model(
+        [helper.make_node("ReduceMax", ["x"], ["s"], name="amax", keepdims=0),
+         helper.make_node("DequantizeLinear", ["w", "s"], ["wf"], name="dq"),
+         helper.make_node("MatMul", ["x", "wf"], ["y"], name="fc")],
+        [_f32("x", [1, 2])], [_f32("y", [1, 2])],
+        [_init("w", np.ones((2, 2), np.int8))],
+    )
+    with pytest.raises(FlipLabError, match=r"DequantizeLinear node 'dq': scale 's' is not a "
+                                           r"constant; store the scale as an initializer"
+                                           ) as error:
+        load_model(_save(model, tmp_path / "scale.onnx"))
+    _one_line(error)
 
 
 # ----------------------------------------------------------------------------- more paths and rules
