@@ -13,8 +13,7 @@ import pytest
 from host.campaign import SweepSettings, make_spec, reference_run
 from host.cli import main
 from host.data import DataSpec, load_dataset
-from host.data.recorded import NORMALIZE_KEY, choose_normalize, normalize_conflict, \
-    recorded_normalize
+from host.data.recorded import NORMALIZE_KEY, choose_normalize, normalize_conflict, recorded_normalize
 from host.errors import FlipLabError
 from host.models import resolve_model
 
