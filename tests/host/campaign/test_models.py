@@ -6,6 +6,8 @@ that model writes (two paths agree), and ``host report OUT`` gives the compariso
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import pandas as pd
@@ -16,7 +18,7 @@ from host.campaign.models import MODELS_FILE, split_models
 from host.cli import main
 from host.errors import FlipLabError
 
-GRID = ["--codecs", "float32", "--rates", "1e-3,1e-2", "--trials", "2", "--samples", "60"]
+GRID = ["--codecs", "float32", "--rates", "1e-3,1e-2", "--trials", "2", "--samples", "30"]
 KEY = ["codec", "scope", "rate", "trial"]
 
 
@@ -32,17 +34,20 @@ def _json(capsys, *argv) -> dict:
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
+    """digits_cnn and its clipped copy, swept together into ``both`` (the JSON printed)."""
     tmp = tmp_path_factory.mktemp("models")
     clipped = tmp / "clipped.onnx"
     assert main(["clip", "digits_cnn", "--profile-samples", "100", "-o", str(clipped),
                  "--json"]) == 0
-    return tmp, clipped
+    out = tmp / "both"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["sweep", f"digits_cnn,{clipped}", *GRID, "--out", str(out), "--json"]) == 0
+    return tmp, clipped, out, json.loads(buf.getvalue())
 
 
 def test_sweep_of_two_models_equals_two_one_model_sweeps_and_compares_them(swept, capsys):
-    tmp, clipped = swept
-    out = tmp / "both"
-    res = _json(capsys, "sweep", f"digits_cnn,{clipped}", *GRID, "--out", out)
+    tmp, clipped, out, res = swept
     assert [c["folder"] for c in res["campaigns"]] == [str(out / "digits_cnn"),
                                                        str(out / "clipped")]
     assert [v["variant"] for v in res["variants"]] == ["digits_cnn.onnx (float32)",
@@ -64,7 +69,7 @@ def test_sweep_of_two_models_equals_two_one_model_sweeps_and_compares_them(swept
 
 
 def test_bad_model_lists_and_folders_are_refused(swept, capsys):
-    tmp, clipped = swept
+    tmp, clipped, both, _ = swept
     for text, message in ((f"digits_cnn,,{clipped}", "has an empty entry"),
                           ("digits_cnn,digits_cnn", "'digits_cnn' is named twice"),
                           ("digits_cnn,nope.onnx", "model nope.onnx does not exist")):
@@ -75,10 +80,7 @@ def test_bad_model_lists_and_folders_are_refused(swept, capsys):
     _json(capsys, "sweep", "digits_cnn", *GRID, "--out", one)
     assert main(["sweep", f"digits_cnn,{clipped}", *GRID, "--out", str(one)]) == 2
     assert "holds a one-model campaign" in capsys.readouterr().err
-    two = tmp / "two"
-    _json(capsys, "sweep", f"digits_cnn,{clipped}", "--codecs", "float32", "--rates", "1e-2",
-          "--trials", "1", "--samples", "30", "--out", two)
-    assert main(["sweep", f"{clipped},digits_cnn", *GRID, "--out", str(two)]) == 2
+    assert main(["sweep", f"{clipped},digits_cnn", *GRID, "--out", str(both)]) == 2
     assert "holds a sweep of other models" in capsys.readouterr().err
 
 
