@@ -482,6 +482,7 @@ def cmd_clip(args: argparse.Namespace) -> None:
 
     layers = tuple(x.strip() for x in args.layers.split(",") if x.strip()) if args.layers \
         else None
+    _warn_normalize(args.model, args.normalize)
     clip = ClipSettings(DataSpec(args.data, args.normalize, None), args.profile_samples, layers,
                         args.form)
     tune = TuneSettings(codec=args.codec, channel=args.channel, rates=args.rates,
@@ -749,7 +750,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("model", help="ONNX model file, or the name of a bundled model")
     c.add_argument("-o", "--out", required=True, type=Path, help="the clipped model (.onnx)")
     c.add_argument("--data", default="digits", help="dataset (as host eval --data)")
-    c.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    c.add_argument("--normalize",
+                   help="input normalisation (as host eval; default: the one the model "
+                        "records, else unit)")
     c.add_argument("--profile-samples", type=_positive, default=1000, dest="profile_samples",
                    help="first N samples profiled for ACT_max (default 1000)")
     c.add_argument("--layers", help="comma list of layers (or ReLU names) to clip "

@@ -36,6 +36,7 @@ import onnx
 from host.campaign.grid import parse_rates, sweep_channel, sweep_channel_spec
 from host.campaign.split import split_at_weights
 from host.data import DataSpec
+from host.data.recorded import choose_normalize, recorded_normalize
 from host.decode import IncrementalDecoder, decode_weights
 from host.errors import FlipLabError
 from host.evaluation import top1
@@ -119,7 +120,9 @@ def profile_and_clip(model_path: str | os.PathLike, settings: ClipSettings
     if read_metadata(model).get("thresholds"):
         raise FlipLabError(f"{model_path} is already clipped; clip the original model")
     chosen = select_layers(model, settings.layers)
-    spec = DataSpec(settings.data.data, settings.data.normalize, settings.profile_samples)
+    # --normalize, else the normalisation the model records, else unit (host.data.recorded)
+    used = choose_normalize(settings.data.normalize, recorded_normalize(model))
+    spec = DataSpec(settings.data.data, used, settings.profile_samples)
     x, y = spec.load(_input_shape(model))
     act_max = profile_act_max(model, x)
     act_max = {r.layer: act_max[r.layer] for r in chosen}
@@ -130,7 +133,7 @@ def profile_and_clip(model_path: str | os.PathLike, settings: ClipSettings
                            f"with --layers")
     clipped = clip_activations(model, act_max, form=settings.form)
     clipped = with_metadata(clipped, act_max=act_max, profile={
-        "data": settings.data.data, "normalize": settings.data.normalize, "samples": len(y),
+        "data": settings.data.data, "normalize": used, "samples": len(y),
         "form": settings.form})
     return clipped, act_max, x, y
 
@@ -294,16 +297,16 @@ def tune_thresholds(model_path: str | os.PathLike, clip: ClipSettings, tune: Tun
                     ) -> tuple[onnx.ModelProto, list[LayerTuning]]:
     """Steps 1-3: the tuned model and each layer's search (probes appended to ``results``)."""
     clipped, act_max, x, y = profile_and_clip(model_path, clip)
+    normalize = read_metadata(clipped)["profile"]["normalize"]  # the one profiled with
     if tune.samples is not None:
-        x, y = DataSpec(clip.data.data, clip.data.normalize, tune.samples).load(
-            _input_shape(clipped))
+        x, y = DataSpec(clip.data.data, normalize, tune.samples).load(_input_shape(clipped))
     original = _load_onnx(model_path)
     header = {"format": PROBES_FORMAT, "version": 1,
               "model_sha256": hashlib.sha256(Path(model_path).read_bytes()).hexdigest(),
               "act_max": act_max, "codec": tune.codec,
               "channel": sweep_channel_spec(tune.channel),
               "rates": list(parse_rates(tune.rates)), "trials": tune.trials, "seed": tune.seed,
-              "samples": len(y), "data": clip.data.data, "normalize": clip.data.normalize,
+              "samples": len(y), "data": clip.data.data, "normalize": normalize,
               "n": tune.n, "m": tune.m, "delta": tune.delta, "form": clip.form}
     log = _ProbeLog(Path(results), header)
     tunings = []

@@ -98,3 +98,19 @@ def test_sweep_of_an_integer_input_model_passes_token_ids_unchanged():
                                                                  entry["samples"])))
     assert spec.normalize == "none"
     assert reference_run(spec)[0]["accuracy"] == pytest.approx(entry["accuracy"])
+
+
+def test_clip_profiles_with_the_recorded_normalisation_hand_checked(tmp_path, capsys):
+    from host.mitigation.clip import profile_act_max, read_metadata
+
+    model = onnx.load(resolve_model("digits_cnn"))
+    onnx.helper.set_model_props(model, {NORMALIZE_KEY: "meanstd:0.5,0.25"})
+    path = tmp_path / "cnn.onnx"
+    onnx.save(model, path)
+    assert main(["clip", str(path), "--profile-samples", "50", "-o", str(tmp_path / "c.onnx"),
+                 "--json"]) == 0
+    capsys.readouterr()
+    meta = read_metadata(onnx.load(tmp_path / "c.onnx"))
+    assert meta["profile"]["normalize"] == "meanstd:0.5,0.25"
+    x, _ = load_dataset("digits", input_shape=["N", 1, 8, 8], samples=50)  # unit, by hand:
+    assert meta["act_max"] == profile_act_max(model, ((x - 0.5) / 0.25).astype(np.float32))
