@@ -13,8 +13,9 @@ above the threshold T is taken for a fault and mapped to **0, not T**.
   ``fused`` (default: ``Clip(r, 0, T+)``, which onnxruntime fuses into the convolution, then
   an exact correction ``c + Clip(DepthwiseConv(c; -2^24, 2^24 T), -T+, 0)`` that stays in
   onnxruntime's blocked NCHWc layout; NaN stays NaN) or ``where``
-  (``Where(LessOrEqual(r, T), r, 0)``; NaN gives 0). Both map +inf to 0. In a QDQ model (ReLU -> QuantizeLinear ->
-  DequantizeLinear) the clip sits after the DequantizeLinear, on the integer grid: the threshold
+  (``Where(LessOrEqual(r, T), r, 0)``; NaN gives 0). Both map +inf to 0. In a QDQ model
+  (ReLU -> QuantizeLinear -> DequantizeLinear) the clip, always the ``where`` form, sits
+  after the DequantizeLinear, on the integer grid: the threshold
   becomes ``T_int = floor(T / s_y)`` levels above the zero point (clamped to the int range), the
   graph compares against ``float32(T_int) * s_y``, which is exactly what the accelerator's
   ``0 <= y_q - z_y <= T_int`` keeps (docs/clipping.md).
