@@ -154,11 +154,15 @@ def cmd_export(args: argparse.Namespace) -> None:
     plan = CodecPlan(args.codec, tuple(CodecPlan.parse_override(o) for o in args.override),
                      args.range)
     ws = load_model(model_path, binarize=args.binarize)
+    from host.data.recorded import recorded_normalize
+
+    _warn_normalize(str(model_path), args.normalize)
+    normalize = args.normalize or recorded_normalize(model_path)  # the image records it
     build = build_image
     if args.lower == "accel":  # the accelerator's layer program too (docs/datapath.md)
         from host.export import build_accel_image as build
     image, report = build(ws, plan, source=Path(model_path).name,
-                          source_sha256=file_sha256(model_path), normalize=args.normalize)
+                          source_sha256=file_sha256(model_path), normalize=normalize)
     warnings = report.warnings(args.range)
     check = None
     if args.data is not None:  # a quick clean-accuracy check before writing anything
@@ -279,7 +283,7 @@ def cmd_diff(args: argparse.Namespace) -> None:
 
     golden = read_image(args.golden, args.manifest)
     result = diff_images(golden, read_like(args.other, golden))
-    rows = [(t["tensor"], t["bits"], t["errors"], t["zero_to_one"], t["one_to_zero"],
+    rows = [(t["tensor"], t["short"], t["bits"], t["errors"], t["zero_to_one"], t["one_to_zero"],
              " ".join(str(a + b) for a, b in zip(t["per_position"]["zero_to_one"],
                                                   t["per_position"]["one_to_zero"])))
             for t in result["tensors"]]
@@ -287,7 +291,8 @@ def cmd_diff(args: argparse.Namespace) -> None:
             f"(BER {result['ber']:.3g}; {result['zero_to_one']} 0->1, {result['one_to_zero']} "
             f"1->0; {result['outside_tensors']} outside tensors)")
     _emit(args, result, head + "\n" + tabulate(
-        rows, headers=["tensor", "bits", "errors", "0->1", "1->0", "errors by bit position 0.."]))
+        rows, headers=["tensor", "short name", "bits", "errors", "0->1", "1->0",
+                       "errors by bit position 0.."]))
 
 
 def cmd_characterize(args: argparse.Namespace) -> None:
@@ -361,12 +366,21 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     if args.scheduler is not None and args.workers is not None:
         raise FlipLabError("--workers sets local processes; with --scheduler the Dask cluster's "
                            "workers run the units, so give one or the other")
-    spec = make_spec(args.model, SweepSettings(
+    settings = SweepSettings(
         codecs=args.codecs, rates=args.rates, trials=args.trials, channel=args.channel,
         scopes=(args.scope or []) + ([f"tensors:{','.join(args.tensors)}"] if args.tensors
                                       else []) or None, granularity=args.range, overrides=args.override,
         data=DataSpec(args.data, args.normalize, args.samples), seed=args.seed,
-        backend=args.backend))
+        backend=args.backend)
+    from host.campaign.models import split_models
+
+    models = split_models(args.model)
+    for model in models:
+        _warn_normalize(model, args.normalize)
+    if len(models) > 1:
+        _sweep_models(args, models, settings)
+        return
+    spec = make_spec(args.model, settings)
     try:
         result = run_sweep(spec, args.out, workers=args.workers or 1, scheduler=args.scheduler,
                            progress=not args.json)
@@ -381,9 +395,61 @@ def cmd_sweep(args: argparse.Namespace) -> None:
           format_summary(result.summary) + f"\nresults: {result.results}")
 
 
+def _sweep_models(args: argparse.Namespace, models: list[str], settings) -> None:
+    """``host sweep A,B,C``: one campaign folder per model under --out, then compare.md."""
+    from host.campaign import CampaignInterrupted
+    from host.campaign.models import run_model_sweeps
+    from host.report import format_summary, summary_records
+
+    say = None if args.json else (lambda line: print(f"host: {line}", file=sys.stderr))
+    try:
+        res = run_model_sweeps(models, settings, args.out, workers=args.workers or 1,
+                               scheduler=args.scheduler, progress=not args.json, announce=say)
+    except CampaignInterrupted as exc:
+        print(f"host: {exc}", file=sys.stderr)
+        sys.exit(130)
+    campaigns = []
+    text = []
+    for model, folder, r in zip(res.models, res.folders, res.results):
+        _warn_damaged(r.damaged)
+        campaigns.append({"model": model, "folder": str(folder),
+                          "results": str(r.results), "units": r.units_total,
+                          "units_run": r.units_run, "units_skipped": r.units_skipped,
+                          "reference": r.reference, "summary": summary_records(r.summary),
+                          **_damage_fields(r.damaged)})
+        text.append(f"{folder.name}:\n{format_summary(r.summary)}")
+    result = {"out": str(res.out), "campaigns": campaigns,
+              "comparison": None if res.comparison is None else str(res.comparison)}
+    if res.table is not None:
+        result["variants"] = res.table.to_dict(orient="records")
+        rows = [(r["variant"], f"{r['auc']:.4f}",
+                 "baseline" if i == 0 else f"{100 * r['auc_gain']:+.2f} %")
+                for i, r in res.table.iterrows()]
+        text.append(tabulate(rows, headers=["variant", "AUC", "AUC gain"])
+                    + f"\ncomparison: {res.comparison}")
+    else:
+        text.append("no comparison: the campaigns have no whole-model scope (--scope model)")
+    _emit(args, result, "\n\n".join(text))
+
+
+def _warn_normalize(model: str, given: str | None) -> None:
+    """``host: warning: ...`` when --normalize differs from what the model records."""
+    from host.data.recorded import normalize_conflict
+
+    message = normalize_conflict(model, given)
+    if message:
+        print(f"host: warning: {message}", file=sys.stderr)
+
+
 def cmd_report(args: argparse.Namespace) -> None:
+    from host.campaign.models import read_model_list
     from host.report import read_run, write_report
 
+    listed = read_model_list(args.run_dir[0]) if len(args.run_dir) == 1 else None
+    if listed is not None:  # a several-model sweep (host sweep A,B,C): compare its campaigns
+        if args.out is None:
+            args.out = args.run_dir[0]
+        args.run_dir = [args.run_dir[0] / e["folder"] for e in listed]
     if len(args.run_dir) > 1 or args.out is not None:
         _compare(args)
         return
@@ -416,7 +482,9 @@ def cmd_clip(args: argparse.Namespace) -> None:
 
     layers = tuple(x.strip() for x in args.layers.split(",") if x.strip()) if args.layers \
         else None
-    clip = ClipSettings(DataSpec(args.data, args.normalize, None), args.profile_samples, layers)
+    _warn_normalize(args.model, args.normalize)
+    clip = ClipSettings(DataSpec(args.data, args.normalize, None), args.profile_samples, layers,
+                        args.form)
     tune = TuneSettings(codec=args.codec, channel=args.channel, rates=args.rates,
                         trials=args.trials, seed=args.seed, samples=args.samples, n=args.n,
                         m=args.m, delta=args.delta) if args.tune else None
@@ -437,6 +505,7 @@ def cmd_robustness(args: argparse.Namespace) -> None:
     from host.data import DataSpec
 
     _refuse_swept_rate("robustness", args.channel)
+    _warn_normalize(args.model, args.normalize)
     r = find_robustness(args.model, RobustnessSettings(
         codec=args.codec, channel=args.channel, x=args.x, ci=args.ci,
         data=DataSpec(args.data, args.normalize, args.samples), max_trials=args.max_trials,
@@ -512,7 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the image (int8 QDQ or binarized MLPs; docs/datapath.md)")
     e.add_argument("--normalize",
                    help="the input normalisation the model was trained with (unit, none, "
-                        "meanstd:M,S, binary), recorded in the image for host eval")
+                        "meanstd:M,S, binary), recorded in the image for host eval (default: "
+                        "the one the model records, if any)")
     e.add_argument("--data", help="also measure the clean image's accuracy on this dataset "
                                   "beside the model's own (as host eval --data)")
     e.add_argument("--samples", type=_positive, help="with --data: only the first N samples")
@@ -608,7 +678,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_demo)
 
     w = sub.add_parser("sweep", help="a robustness campaign: codecs x scopes x rates x trials")
-    w.add_argument("model", help="ONNX model file, or the name of a bundled model")
+    w.add_argument("model", help="ONNX model file, or the name of a bundled model; a comma "
+                                 "list (A,B,C) sweeps each into OUT/<name> and compares them "
+                                 "in OUT/compare.md, the first as baseline")
     w.add_argument("--codecs", required=True, help="comma list of codecs, e.g. fixed8,parity8")
     w.add_argument("--channel", default="bsc",
                    help="error model whose rate is swept: bsc (no rate: --rates gives them), "
@@ -628,7 +700,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--override", action="append", default=[], metavar="PATTERN=CODEC",
                    help="codec for tensors/layers matching PATTERN in every variant (repeatable)")
     w.add_argument("--data", default="digits", help="dataset (as host eval --data)")
-    w.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    w.add_argument("--normalize",
+                   help="input normalisation (as host eval; default: the one the model "
+                        "records, else unit, none for integer inputs)")
     w.add_argument("--samples", type=_positive, help="use only the first N samples")
     w.add_argument("--seed", type=_seed, default=0, help="campaign seed (default 0)")
     w.add_argument("--workers", type=_positive, default=None,
@@ -642,7 +716,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="report.md, plots and summary of a campaign folder")
     rp.add_argument("run_dir", type=Path, nargs="+",
                     help="campaign folder; several (with --out): compared side by side, the "
-                         "first as baseline (AUC gain, accuracy differences in points)")
+                         "first as baseline (AUC gain, accuracy differences in points); the "
+                         "folder of a several-model sweep (host sweep A,B,C): its comparison")
     rp.add_argument("--out", type=Path, help="folder for the comparison (compare.md, plots)")
     rp.add_argument("--at", help="comparison: rates to tabulate (default: every swept rate)")
     rp.set_defaults(func=cmd_report)
@@ -656,7 +731,9 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--ci", type=float, default=0.005,
                     help="half-width of the mean-accuracy confidence interval at each probe")
     rb.add_argument("--data", default="digits", help="dataset (as host eval --data)")
-    rb.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    rb.add_argument("--normalize",
+                   help="input normalisation (as host eval; default: the one the model "
+                        "records, else unit, none for integer inputs)")
     rb.add_argument("--samples", type=_positive, help="use only the first N samples")
     rb.add_argument("--max-trials", type=_positive, default=200, dest="max_trials",
                     help="most trials at one probe (default 200)")
@@ -673,11 +750,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("model", help="ONNX model file, or the name of a bundled model")
     c.add_argument("-o", "--out", required=True, type=Path, help="the clipped model (.onnx)")
     c.add_argument("--data", default="digits", help="dataset (as host eval --data)")
-    c.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    c.add_argument("--normalize",
+                   help="input normalisation (as host eval; default: the one the model "
+                        "records, else unit)")
     c.add_argument("--profile-samples", type=_positive, default=1000, dest="profile_samples",
                    help="first N samples profiled for ACT_max (default 1000)")
     c.add_argument("--layers", help="comma list of layers (or ReLU names) to clip "
                                     "(default: every ReLU-activated layer)")
+    c.add_argument("--form", default="fused", choices=("fused", "where"),
+                   help="how a float activation is clipped: fused (default; onnxruntime fuses "
+                        "it, NaN stays NaN) or where (Where(r <= T, r, 0), slower; NaN gives "
+                        "0); both give 0 for +inf (docs/clipping.md)")
     c.add_argument("--tune", action="store_true",
                    help="search each layer's T with Algorithm 1 (faults in that layer only)")
     c.add_argument("--codec", default="float32", help="--tune: codec of the stored weights")

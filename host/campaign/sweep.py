@@ -21,6 +21,7 @@ from host.campaign.grid import CampaignSpec, Unit, check_codecs, parse_rates, pa
 from host.campaign.store import RESULTS, DamagedLine, ResultWriter, RunLock, open_run, prepare_folder
 from host.campaign.worker import CampaignJob, model_identity, run_unit, store
 from host.data import DataSpec, check_labels
+from host.data.recorded import choose_normalize, recorded_normalize
 from host.errors import FlipLabError
 from host.evaluation import top1
 from host.executors import DEFAULT as DEFAULT_BACKEND
@@ -114,7 +115,9 @@ def make_spec(model: str | Path, settings: SweepSettings) -> CampaignSpec:
         model=str(path), model_sha256=model_identity(str(path)), codecs=codec_specs,
         channel=channel_spec, rates=rate_list, trials=int(trials),
         scopes=parse_scopes(s.scopes, layers), granularity=s.granularity, overrides=pairs,
-        data=s.data.data, normalize=s.data.normalize or "unit", samples=s.data.samples, seed=int(seed),
+        data=s.data.data, normalize=choose_normalize(s.data.normalize, recorded_normalize(path),
+                                                      ws.input_dtype),
+        samples=s.data.samples, seed=int(seed),
         backend=s.backend)
     for codec in codec_specs:  # every codec must store this model (and overrides must match)
         store(ws, spec, codec)

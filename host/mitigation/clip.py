@@ -9,9 +9,13 @@ above the threshold T is taken for a fault and mapped to **0, not T**.
 - :func:`profile_act_max` is the paper's Step 1: the largest ReLU output of each layer on a
   clean data subset, in one onnxruntime pass (the ReLU outputs added as graph outputs).
 - :func:`clip_activations` is Step 2, a pure graph -> graph pass: after each selected ReLU
-  ``r``, ``Where(LessOrEqual(r, T), r, 0)`` (+inf and NaN, which comparisons reject, give 0).
-  In a QDQ model (ReLU -> QuantizeLinear ->
-  DequantizeLinear) the clip sits after the DequantizeLinear, on the integer grid: the threshold
+  ``r``, the clip in one of two :data:`FORMS` (docs/clipping.md, bench/bench_clip.py):
+  ``fused`` (default: ``Clip(r, 0, T+)``, which onnxruntime fuses into the convolution, then
+  an exact correction ``c + Clip(DepthwiseConv(c; -2^24, 2^24 T), -T+, 0)`` that stays in
+  onnxruntime's blocked NCHWc layout; NaN stays NaN) or ``where``
+  (``Where(LessOrEqual(r, T), r, 0)``; NaN gives 0). Both map +inf to 0. In a QDQ model
+  (ReLU -> QuantizeLinear -> DequantizeLinear) the clip, always the ``where`` form, sits
+  after the DequantizeLinear, on the integer grid: the threshold
   becomes ``T_int = floor(T / s_y)`` levels above the zero point (clamped to the int range), the
   graph compares against ``float32(T_int) * s_y``, which is exactly what the accelerator's
   ``0 <= y_q - z_y <= T_int`` keeps (docs/clipping.md).
@@ -34,7 +38,14 @@ import onnx
 from onnx import helper, numpy_helper
 
 from host.errors import FlipLabError
-from host.model.graph import constant_array, copy_model, fresh_name, producers, used_names
+from host.model.graph import (
+    constant_array,
+    copy_model,
+    fresh_name,
+    producers,
+    record_fixed_constants,
+    used_names,
+)
 from host.model.passes import name_unnamed_nodes
 
 ACT_MAX_KEY = "fliplab.clip.act_max"
@@ -43,8 +54,16 @@ PROFILE_KEY = "fliplab.clip.profile"
 TUNING_KEY = "fliplab.clip.tuning"
 _KEYS = {"act_max": ACT_MAX_KEY, "thresholds": THRESHOLDS_KEY, "profile": PROFILE_KEY,
          "tuning": TUNING_KEY}
-#: the name suffix of the clip's Where node (the lowering finds the clip by it)
+#: the name suffix of the clip's last node (the lowering finds the QDQ clip's Where by it)
 CLIP_SUFFIX = "/clipped_relu"
+#: how a float activation is clipped: ``fused`` (fast; NaN stays NaN) or ``where`` (NaN -> 0)
+FORMS = ("fused", "where")
+DEFAULT_FORM = "fused"
+#: the fused form's slope: 2^24 >= T+ / (T+ - T) for every float32 T, so one step above T
+#: already reaches -T+ (and a power of two keeps 2^24 * c and 2^24 * T exact)
+_SLOPE = 2.0 ** 24
+#: the fused form needs 2^24 * T finite; above this T the Where form is used
+_FUSED_T_MAX = 2.0 ** 103
 
 
 #: layer ops whose output, quantised with the int type's lowest zero point, is a ReLU
@@ -256,13 +275,10 @@ def integer_threshold(t: float, scale: float, zero_point: int, q_max: int) -> in
 
 def _clip_nodes(g: onnx.GraphProto, base: str, x: str, out: str, t: float,
                 taken: set[str]) -> list[onnx.NodeProto]:
-    """``out = Where(LessOrEqual(x, T), x, 0)`` with T a float32 initializer ``<base>/T``.
-
-    Of the forms measured (bench/bench_clip.py) this is the one that is also right off the
-    finite numbers, which float32 weight errors do produce: +inf and NaN activations become 0,
-    as the paper's f(x) (their comparisons with T fail: "otherwise"). The cheaper
-    ``x - ThresholdedRelu(x, T)`` and ``x * Cast(x <= T)`` give NaN for x = +inf.
-    """
+    """The ``where`` form: ``out = Where(LessOrEqual(x, T), x, 0)``, T a float32 initializer
+    ``<base>/T``. +inf and NaN (their comparisons with T fail: the paper's "otherwise") give 0.
+    Used for QDQ activations (on the grid, never infinite or NaN; the lowering reads it) and
+    for float activations when asked for (``form="where"``)."""
     t_name, zero = fresh_name(f"{base}/T", taken), fresh_name(f"{base}/zero", taken)
     keep = fresh_name(f"{base}/at_most_T", taken)
     g.initializer.extend([numpy_helper.from_array(np.array(t, np.float32), t_name),
@@ -275,12 +291,87 @@ def _clip_nodes(g: onnx.GraphProto, base: str, x: str, out: str, t: float,
     ]
 
 
-def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float]) -> onnx.ModelProto:
+def _conv_channels(g: onnx.GraphProto, node: onnx.NodeProto | None) -> tuple[int, int] | None:
+    """(output channels, spatial rank) of a Conv whose weight is an initializer, else None."""
+    if node is None or node.op_type != "Conv" or node.domain not in ("", "ai.onnx") \
+            or len(node.input) < 2:
+        return None
+    for tensor in g.initializer:
+        if tensor.name == node.input[1]:
+            dims = list(tensor.dims)
+            return (int(dims[0]), len(dims) - 2) if len(dims) >= 3 and dims[0] > 0 else None
+    return None
+
+
+def _fused_nodes(g: onnx.GraphProto, base: str, r: str, out: str, t: float,
+                 conv: tuple[int, int] | None, taken: set[str],
+                 fixed: list[str]) -> list[onnx.NodeProto]:
+    """The ``fused`` form of ``f(r) = r if r <= T else 0`` after a ReLU output ``r``.
+
+    After a Conv (``conv`` = its channels and spatial rank):
+
+        c = Clip(r, 0, T+)                     T+ = the float32 after T; fused into the Conv
+        s = Clip(DepthwiseConv1x1(c; w = -2^24, b = 2^24 T), -T+, 0)
+        out = c + s
+
+    For c <= T, ``-2^24 c + 2^24 T >= 0`` (exact products, one monotone rounding) so s = 0 and
+    out = c exactly; for c = T+ (every r > T, +inf included) ``2^24 (T+ - T) >= T+`` so
+    s = -T+ and out = 0 exactly. Clip keeps c finite, so no inf - inf. onnxruntime fuses the
+    first Clip into the convolution and keeps the depthwise Conv, its Clip and the Add in its
+    blocked NCHWc layout (no reorder around the clip). A NaN r stays NaN (onnxruntime's Clip
+    and Relu propagate it).
+
+    Elsewhere (a Gemm or MatMul layer, a Conv whose weight is not an initializer, T > 2^103):
+    ``out = Where(Greater(r, T), 0, r)``: the same values, NaN included (NaN > T is false).
+
+    The correction Conv's weight and bias hold T, not the model's weights: their names are
+    appended to ``fixed`` (recorded as fixed constants, which host.model never takes for
+    weights, so no codec stores them and no fault reaches them).
+    """
+    tf = np.float32(t)
+    t_up = np.nextafter(tf, np.float32(np.inf))
+    zero = fresh_name(f"{base}/zero", taken)
+    g.initializer.append(numpy_helper.from_array(np.array(0.0, np.float32), zero))
+    if conv is None or t > _FUSED_T_MAX:
+        t_name, above = fresh_name(f"{base}/T", taken), fresh_name(f"{base}/above_T", taken)
+        g.initializer.append(numpy_helper.from_array(np.array(tf, np.float32), t_name))
+        return [helper.make_node("Greater", [r, t_name], [above],
+                                 name=fresh_name(f"{base}/Greater", taken)),
+                helper.make_node("Where", [above, zero, r], [out],
+                                 name=fresh_name(base + CLIP_SUFFIX, taken))]
+    channels, rank = conv
+    names = {k: fresh_name(f"{base}/{k}", taken) for k in
+             ("T_up", "minus_T_up", "slope", "offset", "c", "s_lin", "s")}
+    g.initializer.extend([
+        numpy_helper.from_array(np.array(t_up, np.float32), names["T_up"]),
+        numpy_helper.from_array(np.array(-t_up, np.float32), names["minus_T_up"]),
+        numpy_helper.from_array(np.full((channels, 1) + (1,) * rank, -_SLOPE, np.float32),
+                                names["slope"]),
+        numpy_helper.from_array(np.full(channels, np.float32(_SLOPE) * tf, np.float32),
+                                names["offset"])])
+    fixed += [names["slope"], names["offset"]]
+    return [
+        helper.make_node("Clip", [r, zero, names["T_up"]], [names["c"]],
+                         name=fresh_name(f"{base}/Clip", taken)),
+        helper.make_node("Conv", [names["c"], names["slope"], names["offset"]], [names["s_lin"]],
+                         group=channels, kernel_shape=[1] * rank,
+                         name=fresh_name(f"{base}/above_T", taken)),
+        helper.make_node("Clip", [names["s_lin"], names["minus_T_up"], zero], [names["s"]],
+                         name=fresh_name(f"{base}/correction", taken)),
+        helper.make_node("Add", [names["c"], names["s"]], [out],
+                         name=fresh_name(base + CLIP_SUFFIX, taken)),
+    ]
+
+
+def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float], *,
+                     form: str = DEFAULT_FORM) -> onnx.ModelProto:
     """Graph pass: replace the ReLU of each layer in ``thresholds`` by the clipped ReLU.
 
-    Float activation (``r = Relu(x)``): ``Where(LessOrEqual(r, T), r, 0)`` takes the ReLU's
-    output name, so the rest of the graph is unchanged; ``r <= T`` keeps ``r`` exactly, above
-    T (and NaN) gives 0; T is a float32 initializer ``<relu>/T`` (float32 activations). QDQ
+    Float activation (``r = Relu(x)``): the clip takes the ReLU's output name, so the rest of
+    the graph is unchanged; ``r <= T`` keeps ``r`` exactly, above T (+inf included) gives 0.
+    ``form``: ``fused`` (:func:`_fused_nodes`; NaN stays NaN; T = +inf leaves the ReLU as it
+    is) or ``where`` (``Where(LessOrEqual(r, T), r, 0)``; NaN gives 0). T is float32 (float32
+    activations). QDQ
     activation: the same two nodes after each DequantizeLinear, with ``T = float32(T_int) * s_y``
     (:func:`integer_threshold`), exactly the product DequantizeLinear computes for
     ``y_q - z_y = T_int``. The clip metadata records ``thresholds`` (merged
@@ -290,6 +381,8 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float]) ->
         FlipLabError: a named layer has no clippable ReLU, a threshold is negative or NaN, or a
             ReLU is already clipped.
     """
+    if form not in FORMS:
+        raise FlipLabError(f"unknown clip form {form!r}: expected one of {', '.join(FORMS)}")
     result = name_unnamed_nodes(model)
     g = result.graph
     by_layer = {r.layer: r for r in relu_layers(result)}
@@ -305,12 +398,14 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float]) ->
             raise FlipLabError(f"clip threshold of {name!r} must be >= 0, got {t!r}")
         chosen[r.layer] = t
     taken = used_names(g)
+    made_by = producers(g)
+    fixed: list[str] = []
     nodes: list[onnx.NodeProto] = []
     stored = dict(read_metadata(result).get("thresholds", {}))
     clipped = {n.name[:-len(CLIP_SUFFIX)] for n in g.node if n.name.endswith(CLIP_SUFFIX)}
     for layer in chosen:
-        if by_layer[layer].relu in clipped or any(c.startswith(by_layer[layer].relu + "/")
-                                                  for c in clipped):
+        if layer in stored or by_layer[layer].relu in clipped or any(
+                c.startswith(by_layer[layer].relu + "/") for c in clipped):
             raise FlipLabError(f"layer {layer!r} is already clipped; clip the original model")
     relu_of: dict[str, str] = {by_layer[layer].relu: layer for layer in chosen}
     qdq = {layer: _qdq_after(g, by_layer[layer].q_input) for layer in chosen}
@@ -319,13 +414,21 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float]) ->
     for node in g.node:
         relu_layer = relu_of.get(node.name)
         if relu_layer is not None and qdq[relu_layer] is None:
+            t = chosen[relu_layer]
+            if form == "fused" and math.isinf(t):  # f is the ReLU itself
+                nodes.append(node)
+                continue
             relu_out = fresh_name(f"{node.output[0]}/relu", taken)
             out = node.output[0]
             relu = onnx.NodeProto()
             relu.CopyFrom(node)
             relu.output[0] = relu_out
             nodes.append(relu)
-            nodes += _clip_nodes(g, node.name, relu_out, out, chosen[relu_layer], taken)
+            if form == "where":
+                nodes += _clip_nodes(g, node.name, relu_out, out, t, taken)
+            else:
+                conv = _conv_channels(g, made_by.get(node.input[0]))
+                nodes += _fused_nodes(g, node.name, relu_out, out, t, conv, taken, fixed)
             continue
         nodes.append(node)
         if node.name in dq_of:
@@ -347,6 +450,8 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float]) ->
     del g.node[:]
     g.node.extend(nodes)
     stored.update(chosen)
+    if fixed:  # the correction's Conv weight and bias hold T: not weights of the model
+        record_fixed_constants(result, fixed)
     return with_metadata(result, thresholds=stored)
 
 

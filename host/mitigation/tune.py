@@ -36,6 +36,7 @@ import onnx
 from host.campaign.grid import parse_rates, sweep_channel, sweep_channel_spec
 from host.campaign.split import split_at_weights
 from host.data import DataSpec
+from host.data.recorded import choose_normalize, recorded_normalize
 from host.decode import IncrementalDecoder, decode_weights
 from host.errors import FlipLabError
 from host.evaluation import top1
@@ -45,6 +46,7 @@ from host.image import write_atomic
 from host.inject import error_pattern
 from host.metrics import auc
 from host.mitigation.clip import (
+    DEFAULT_FORM,
     clip_activations,
     profile_act_max,
     read_metadata,
@@ -61,11 +63,13 @@ PROBES_FORMAT = "fliplab-clip-probes"
 
 @dataclass(frozen=True)
 class ClipSettings:
-    """What ``host clip`` does. ``layers``: layer or ReLU names (None: every ReLU layer)."""
+    """What ``host clip`` does. ``layers``: layer or ReLU names (None: every ReLU layer);
+    ``form``: how a float activation is clipped (host.mitigation.clip.FORMS)."""
 
     data: DataSpec = field(default_factory=DataSpec)
     profile_samples: int = 1000
     layers: tuple[str, ...] | None = None
+    form: str = DEFAULT_FORM
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,9 @@ def profile_and_clip(model_path: str | os.PathLike, settings: ClipSettings
     if read_metadata(model).get("thresholds"):
         raise FlipLabError(f"{model_path} is already clipped; clip the original model")
     chosen = select_layers(model, settings.layers)
-    spec = DataSpec(settings.data.data, settings.data.normalize, settings.profile_samples)
+    # --normalize, else the normalisation the model records, else unit (host.data.recorded)
+    used = choose_normalize(settings.data.normalize, recorded_normalize(model))
+    spec = DataSpec(settings.data.data, used, settings.profile_samples)
     x, y = spec.load(_input_shape(model))
     act_max = profile_act_max(model, x)
     act_max = {r.layer: act_max[r.layer] for r in chosen}
@@ -125,9 +131,10 @@ def profile_and_clip(model_path: str | os.PathLike, settings: ClipSettings
         raise FlipLabError(f"layer(s) {', '.join(zero)} never fire on the profiling samples "
                            f"(ACT_max = 0): clipping would silence them; leave them out "
                            f"with --layers")
-    clipped = clip_activations(model, act_max)
+    clipped = clip_activations(model, act_max, form=settings.form)
     clipped = with_metadata(clipped, act_max=act_max, profile={
-        "data": settings.data.data, "normalize": settings.data.normalize, "samples": len(y)})
+        "data": settings.data.data, "normalize": used, "samples": len(y),
+        "form": settings.form})
     return clipped, act_max, x, y
 
 
@@ -190,8 +197,8 @@ class LayerObjective:
 
     def __init__(self, original: onnx.ModelProto, act_max: dict[str, float], layer: str,
                  x: np.ndarray, y: np.ndarray, tune: TuneSettings, workdir: Path, *,
-                 reuse: bool = True) -> None:
-        self.original, self.act_max, self.layer = original, act_max, layer
+                 reuse: bool = True, form: str = DEFAULT_FORM) -> None:
+        self.original, self.act_max, self.layer, self.form = original, act_max, layer, form
         self.x, self.y, self.tune, self.workdir = x, y, tune, workdir
         self.rates = parse_rates(tune.rates)
         self.channel = sweep_channel(tune.channel)
@@ -230,7 +237,8 @@ class LayerObjective:
     def _weight_set(self, t: float):
         thresholds = {**self.act_max, self.layer: t}
         path = self.workdir / "candidate.onnx"
-        path.write_bytes(clip_activations(self.original, thresholds).SerializeToString())
+        path.write_bytes(clip_activations(self.original, thresholds,
+                                          form=self.form).SerializeToString())
         return load_model(path)
 
     def _executor(self, t: float) -> tuple[OnnxExecutor, tuple[str, ...]]:
@@ -289,22 +297,23 @@ def tune_thresholds(model_path: str | os.PathLike, clip: ClipSettings, tune: Tun
                     ) -> tuple[onnx.ModelProto, list[LayerTuning]]:
     """Steps 1-3: the tuned model and each layer's search (probes appended to ``results``)."""
     clipped, act_max, x, y = profile_and_clip(model_path, clip)
+    normalize = read_metadata(clipped)["profile"]["normalize"]  # the one profiled with
     if tune.samples is not None:
-        x, y = DataSpec(clip.data.data, clip.data.normalize, tune.samples).load(
-            _input_shape(clipped))
+        x, y = DataSpec(clip.data.data, normalize, tune.samples).load(_input_shape(clipped))
     original = _load_onnx(model_path)
     header = {"format": PROBES_FORMAT, "version": 1,
               "model_sha256": hashlib.sha256(Path(model_path).read_bytes()).hexdigest(),
               "act_max": act_max, "codec": tune.codec,
               "channel": sweep_channel_spec(tune.channel),
               "rates": list(parse_rates(tune.rates)), "trials": tune.trials, "seed": tune.seed,
-              "samples": len(y), "data": clip.data.data, "normalize": clip.data.normalize,
-              "n": tune.n, "m": tune.m, "delta": tune.delta}
+              "samples": len(y), "data": clip.data.data, "normalize": normalize,
+              "n": tune.n, "m": tune.m, "delta": tune.delta, "form": clip.form}
     log = _ProbeLog(Path(results), header)
     tunings = []
     with tempfile.TemporaryDirectory(prefix="fliplab-clip-") as tmp:
         for layer in act_max:
-            objective = LayerObjective(original, act_max, layer, x, y, tune, Path(tmp))
+            objective = LayerObjective(original, act_max, layer, x, y, tune, Path(tmp),
+                                       form=clip.form)
 
             def auc_of(t: float, layer: str = layer, objective: LayerObjective = objective
                        ) -> float:
@@ -328,7 +337,7 @@ def tune_thresholds(model_path: str | os.PathLike, clip: ClipSettings, tune: Tun
                 stopped=found.stopped,
                 rounds=[{"interval": list(r.interval), "thresholds": list(r.thresholds),
                          "aucs": list(r.aucs)} for r in found.rounds]))
-    tuned = clip_activations(original, {tu.layer: tu.t for tu in tunings})
+    tuned = clip_activations(original, {tu.layer: tu.t for tu in tunings}, form=clip.form)
     tuned = with_metadata(tuned, act_max=act_max, profile=read_metadata(clipped)["profile"],
                           tuning={"probes": str(results),
                                   **{k: header[k] for k in ("codec", "channel", "rates",

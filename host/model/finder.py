@@ -35,7 +35,14 @@ import onnx
 from onnx import helper, numpy_helper
 
 from host.errors import FlipLabError
-from host.model.graph import constant_array, consumers, is_bipolar_quant, is_default_domain, producers
+from host.model.graph import (
+    constant_array,
+    consumers,
+    fixed_constants,
+    is_bipolar_quant,
+    is_default_domain,
+    producers,
+)
 
 AxisRule = Callable[[onnx.NodeProto, int], "int | None"]
 
@@ -242,16 +249,20 @@ def _quant_params(graph: onnx.GraphProto, dq: onnx.NodeProto, values: np.ndarray
     """The quant record of ``values`` as ``dq`` decodes them (per tensor or per axis)."""
     if _attribute(dq, "block_size", 0):
         raise FlipLabError(
-            f"DequantizeLinear node {dq.name!r} uses blocked quantization, which is not supported"
+            f"DequantizeLinear node {dq.name!r} uses blocked quantization, which is not "
+            f"supported; quantize the weight per tensor or per channel"
         )
     scale = constant_array(graph, dq.input[1])
     if scale is None:
-        raise FlipLabError(f"DequantizeLinear node {dq.name!r}: scale {dq.input[1]!r} is not a constant")
+        raise FlipLabError(f"DequantizeLinear node {dq.name!r}: scale {dq.input[1]!r} is not a "
+                           f"constant; store the scale as an initializer (fold the graph that "
+                           f"computes it)")
     if len(dq.input) > 2 and dq.input[2]:
         zero_point = constant_array(graph, dq.input[2])
         if zero_point is None:
             raise FlipLabError(
-                f"DequantizeLinear node {dq.name!r}: zero point {dq.input[2]!r} is not a constant"
+                f"DequantizeLinear node {dq.name!r}: zero point {dq.input[2]!r} is not a "
+                f"constant; store the zero point as an initializer (fold the graph that computes it)"
             )
     else:
         zero_point = np.zeros(scale.shape, dtype=values.dtype)
@@ -337,6 +348,20 @@ class _Tracer:
         return WeightUse(layer, _ADD_SLOT, "bias", axis, dq, None)
 
 
+def _weight_fix(graph: onnx.GraphProto, node: onnx.NodeProto) -> str:
+    """What to do about a weight read by an unsupported op (the end of the refusal)."""
+    constants = {t.name for t in graph.initializer}
+    constants.update(o for n in graph.node if n.op_type == "Constant" for o in n.output)
+    where = (f"FlipLab reads weights at {', '.join(WEIGHT_SLOTS)} layers, directly or through "
+             f"{', '.join(sorted(VIEW_OPS))} and DequantizeLinear")
+    if all(not i or i in constants for i in node.input):  # a computation on constants only
+        return (f"{node.op_type} computes on constants only: fold it into the initializer "
+                f"before loading (e.g. onnxruntime with GraphOptimizationLevel.ORT_ENABLE_BASIC "
+                f"and SessionOptions.optimized_model_filepath writes the folded model) ({where})")
+    return (f"export the model so that {node.op_type} is one of those layers (e.g. "
+            f"torch.nn.Linear / nn.Conv2d instead of a functional op on the parameter) ({where})")
+
+
 def find_weights(model: onnx.ModelProto) -> list[FoundWeight]:
     """Every initializer of the main graph that a layer consumes as a weight, in graph order.
 
@@ -348,7 +373,10 @@ def find_weights(model: onnx.ModelProto) -> list[FoundWeight]:
     graph = model.graph
     tracer = _Tracer(graph)
     walked = []
+    fixed = fixed_constants(model)  # a pass's own constants (the clip's correction), never weights
     for tensor in graph.initializer:
+        if tensor.name in fixed:
+            continue
         values = numpy_helper.to_array(tensor)
         uses: list[Any] = []
         others: list[Any] = []
@@ -368,7 +396,9 @@ def find_weights(model: onnx.ModelProto) -> list[FoundWeight]:
                 use = layer_uses[0]
                 raise FlipLabError(
                     f"{use.layer.op_type} node {use.layer.name!r} reads integer initializer "
-                    f"{name!r} without DequantizeLinear; integer weights are read only in QDQ form"
+                    f"{name!r} without DequantizeLinear; integer weights are read only in QDQ "
+                    f"form: export with QuantizeLinear/DequantizeLinear (e.g. onnxruntime's "
+                    f"quantize_static with quant_format=QuantFormat.QDQ)"
                 )
             uses = quantized_uses
         for node, index, dq in list(others):
@@ -386,15 +416,17 @@ def find_weights(model: onnx.ModelProto) -> list[FoundWeight]:
                     continue
                 raise FlipLabError(
                     f"initializer {name!r} {list(values.shape)} looks like a weight but is read by "
-                    f"{node.op_type} node {node.name!r}, which is not a supported layer"
-                )
+                    f"{node.op_type} node {node.name!r}, which is not a supported layer; "
+                    + _weight_fix(graph, node))
             continue
         binarized = {use.binarizer is not None for use in uses}
         if len(binarized) > 1:
-            raise FlipLabError(f"initializer {name!r} is consumed both binarized and as plain values")
+            raise FlipLabError(f"initializer {name!r} is consumed both binarized and as plain "
+                               f"values; give the binarized layer its own copy of the tensor")
         dequantizers = {use.dequantize.name if use.dequantize else None for use in uses}
         if len(dequantizers) > 1 and None in dequantizers:
-            raise FlipLabError(f"initializer {name!r} is consumed both dequantized and as plain values")
+            raise FlipLabError(f"initializer {name!r} is consumed both dequantized and as plain "
+                               f"values; give each use its own copy of the tensor")
         if True in binarized and None not in dequantizers:
             raise FlipLabError(
                 f"initializer {name!r} is both quantized (DequantizeLinear) and binarized; "

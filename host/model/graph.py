@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 
 import numpy as np
 import onnx
@@ -24,6 +25,35 @@ def declared_bits(model: onnx.ModelProto) -> dict[str, int]:
         if entry.key == DECLARED_BITS_KEY:
             return {name: int(bits) for name, bits in json.loads(entry.value).items()}
     return {}
+
+
+#: Model metadata key listing initializers that are part of a graph pass's mechanism, never
+#: weights even where a layer reads them (a JSON list of names): the clipped ReLU's depthwise
+#: correction (host.mitigation.clip) holds its threshold in a Conv's weight and bias.
+FIXED_CONSTANTS_KEY = "fliplab.fixed_constants"
+
+
+def fixed_constants(model: onnx.ModelProto) -> set[str]:
+    """The initializers a pass marked as never being weights (:data:`FIXED_CONSTANTS_KEY`)."""
+    for entry in model.metadata_props:
+        if entry.key == FIXED_CONSTANTS_KEY:
+            names = json.loads(entry.value)
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                from host.errors import FlipLabError
+
+                raise FlipLabError(f"model metadata {FIXED_CONSTANTS_KEY} is not a list of names")
+            return set(names)
+    return set()
+
+
+def record_fixed_constants(model: onnx.ModelProto, names: Iterable[str]) -> None:
+    """Add ``names`` to the model's fixed constants (in place)."""
+    merged = sorted(fixed_constants(model) | set(names))
+    kept = [entry for entry in model.metadata_props if entry.key != FIXED_CONSTANTS_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = FIXED_CONSTANTS_KEY, json.dumps(merged)
 
 
 def record_declared_bits(model: onnx.ModelProto, bits: dict[str, int]) -> None:

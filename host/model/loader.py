@@ -59,7 +59,8 @@ def _input_dtype(value: onnx.ValueInfoProto) -> str:
         return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
     except (KeyError, TypeError):
         raise FlipLabError(f"the model's data input {value.name!r} has element type "
-                           f"{onnx.TensorProto.DataType.Name(elem_type)}, which FlipLab cannot feed") from None
+                           f"{onnx.TensorProto.DataType.Name(elem_type)}, which FlipLab cannot feed; "
+                           f"export it with a float or integer input") from None
 
 
 def _data_input(model: onnx.ModelProto, weight_names: set[str]) -> onnx.ValueInfoProto:
@@ -69,7 +70,9 @@ def _data_input(model: onnx.ModelProto, weight_names: set[str]) -> onnx.ValueInf
     if len(inputs) != 1:
         names = ", ".join(value.name for value in inputs) or "none"
         raise FlipLabError(
-            f"the model must have exactly one data input, it has {len(inputs)} ({names})"
+            f"the model must have exactly one data input, it has {len(inputs)} ({names}); "
+            f"export a model whose other inputs are initializers (constants), or wrap it so "
+            f"that one tensor feeds it"
         )
     return inputs[0]
 

@@ -247,7 +247,8 @@ def _quant_codes(node: onnx.NodeProto, x: np.ndarray, scale: np.ndarray, zero_po
     signed, narrow = int(_qonnx_attribute(node, "signed", 1)), int(_qonnx_attribute(node, "narrow", 0))
     mode = str(_qonnx_attribute(node, "rounding_mode", "ROUND")).upper()
     if mode not in _ROUNDING:
-        raise FlipLabError(f"QONNX Quant node {node.name!r}: rounding_mode {mode!r} is not supported")
+        raise FlipLabError(f"QONNX Quant node {node.name!r}: rounding_mode {mode!r} is not "
+                           f"supported; export with one of {', '.join(sorted(_ROUNDING))}")
     lo = -(2 ** (bits - 1)) + narrow if signed else 0
     hi = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1 - narrow
     levels = _ROUNDING[mode](x.astype(np.float64) / scale + zero_point)
@@ -307,7 +308,7 @@ def fold_weight_quant(model: onnx.ModelProto) -> onnx.ModelProto:
         params = [constant_array(graph, name) for name in node.input[1:4]]
         if len(params) != 3 or any(p is None for p in params):
             raise FlipLabError(f"QONNX Quant node {node.name!r}: scale, zero point and bit width "
-                               f"must be constants")
+                               f"must be constants; store them as initializers")
         scale, zero_point, bit_width = (np.asarray(p, dtype=np.float64) for p in params)
         bits = float(np.ravel(bit_width)[0])
         if bit_width.size != 1 or bits != int(bits) or not 2 <= bits <= 8:
@@ -321,7 +322,7 @@ def fold_weight_quant(model: onnx.ModelProto) -> onnx.ModelProto:
         zp_1d, zp_axis = _per_axis(_aligned(zero_point, x, node), node, "zero point")
         if zp_axis is not None and axis is not None and zp_axis != axis:
             raise FlipLabError(f"QONNX Quant node {node.name!r}: scale and zero point vary along "
-                               f"different axes")
+                               f"different axes; quantize per tensor or per channel on one axis")
         axis = axis if axis is not None else zp_axis
         shape = () if axis is None else (x.shape[axis],)
         scale_1d = np.broadcast_to(scale_1d, shape).astype(x.dtype)

@@ -45,6 +45,7 @@ class Run:
     notes: list[str] = field(default_factory=list)
     incomplete: set[tuple[str, str]] = field(default_factory=set)
     damaged: list[DamagedLine] = field(default_factory=list)
+    _layer_names: dict[str, str] | None = field(default=None, repr=False)
 
     @property
     def reference_accuracy(self) -> float:
@@ -61,10 +62,51 @@ class Run:
         """Codecs in the campaign's order, then any others in the order they appear."""
         return _ordered(grid_value(self.campaign, "codecs"), self.results["codec"])
 
+    def layer_names(self) -> dict[str, str]:
+        """Each swept layer's short name (host.names, as ``host inspect`` shows it), keyed by
+        the layer; read from the campaign's model when its file is at hand (the op type
+        drops the exporter's ``/<op_type>`` suffix), else from the layer name alone."""
+        if self._layer_names is None:
+            layers = [s[len("layer:"):] for s in self.scopes() if s.startswith("layer:")]
+            self._layer_names = layer_short_names(layers, self.campaign.get("model"))
+        return self._layer_names
+
+    def display_scope(self, scope: str) -> str:
+        """``layer:<short name>`` for a layer scope, other scopes as they are."""
+        if scope.startswith("layer:"):
+            layer = scope[len("layer:"):]
+            return "layer:" + self.layer_names().get(layer, layer)
+        return scope
+
     def scopes(self) -> list[str]:
         """Scopes, "model" first, then the campaign's order, then the order they appear."""
         found = _ordered(grid_value(self.campaign, "scopes"), self.results["scope"])
         return sorted(found, key=lambda s: s != "model")
+
+
+def layer_short_names(layers: list[str], model_path: object = None) -> dict[str, str]:
+    """``{layer: short name}`` (host.names.layer_stem, unique: ``_2``… on a collision); the
+    model at ``model_path``, when readable, gives each layer's op type."""
+    from host.names import layer_stem
+
+    op_of: dict[str, str] = {}
+    if isinstance(model_path, str) and Path(model_path).is_file():
+        try:
+            import onnx
+
+            from host.model.passes import name_unnamed_nodes
+
+            graph = name_unnamed_nodes(onnx.load(model_path, load_external_data=False)).graph
+            op_of = {n.name: n.op_type for n in graph.node}
+        except Exception:  # a display nicety: an unreadable model leaves the names as stems
+            op_of = {}
+    names: dict[str, str] = {}
+    taken: dict[str, int] = {}
+    for layer in layers:
+        base = layer_stem(layer, op_of.get(layer, ""))
+        taken[base] = taken.get(base, 0) + 1
+        names[layer] = base if taken[base] == 1 else f"{base}_{taken[base]}"
+    return names
 
 
 def grid_value(campaign: dict, key: str) -> object:

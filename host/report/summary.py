@@ -172,7 +172,8 @@ def format_summary(table: pd.DataFrame, run: Run | None = None, *,
                "R(0.95) gain", "trials"]
     body = []
     for _, row in table.iterrows():
-        cells = [row["codec"], row["scope"], f"{row['bits_per_weight']:g}",
+        scope = run.display_scope(row["scope"]) if run is not None else row["scope"]
+        cells = [row["codec"], scope, f"{row['bits_per_weight']:g}",
                  f"{100 * row['overhead']:.1f} %", format_percent(row["clean_accuracy"])]
         for prefix, _ in CRITERIA:
             nxt = (_next_rate(run, row["codec"], row["scope"], row[prefix])

@@ -140,11 +140,20 @@ def _layer_section(run: Run, table: pd.DataFrame, points: pd.DataFrame, a: float
            "errors in that layer.", ""]
     layer_rows = table[table["scope"].str.startswith("layer:")]
     out += [format_summary(layer_rows, run, tablefmt="github"), ""]
+    names = run.layer_names()
+    renamed = [[short, f"`{layer}`"] for layer, short in names.items() if short != layer]
+    if renamed:
+        out += ["Layers by their short names (as `host inspect` shows them; `--scope "
+                "layer:NAME` takes the layer):", "", _markdown(renamed, ["short name", "layer"]),
+                ""]
     errors = accuracy_vs_bit_errors(df) if "flips" in df.columns else None
+    if errors is not None:
+        errors = errors.assign(layer=[names.get(x, x) for x in errors["layer"]])
     for codec in run.codecs():
         pts = points[(points["codec"] == codec) & points["scope"].str.startswith("layer:")]
         if pts.empty:
             continue
+        pts = pts.assign(scope=[run.display_scope(x) for x in pts["scope"]])
         err = (errors[errors["codec"] == codec] if errors is not None
                else pd.DataFrame(columns=["layer", "rate", "flips_mean", "accuracy_mean"]))
         name = plot_layers(pts, err, a, plots / f"layers_{slug(codec)}.png",

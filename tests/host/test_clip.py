@@ -12,6 +12,7 @@ from host.data import load_dataset
 from host.errors import FlipLabError
 from host.hw.requant import clipped_relu
 from host.mitigation.clip import (
+    CLIP_SUFFIX,
     clip_activations,
     integer_threshold,
     profile_act_max,
@@ -60,10 +61,12 @@ def test_hand_example_t_passes_t_plus_eps_and_negatives_give_zero():
     assert read_metadata(clipped)["thresholds"] == {"act": 2.0}
 
 
-def test_infinite_and_nan_activations_become_zero_as_the_papers_otherwise():
+def test_infinite_activations_become_zero_as_the_papers_otherwise_nan_as_the_form_states():
     x = np.array([[np.inf, np.nan, -np.inf, 1.0, 3.0, 0.5]], np.float32)
-    clipped = clip_activations(_relu_graph(), {"act": 2.0})
-    np.testing.assert_array_equal(_run(clipped, x), [[0.0, 0.0, 0.0, 1.0, 0.0, 0.5]])
+    clipped = clip_activations(_relu_graph(), {"act": 2.0})  # fused (default): NaN stays NaN
+    np.testing.assert_array_equal(_run(clipped, x), [[0.0, np.nan, 0.0, 1.0, 0.0, 0.5]])
+    where = clip_activations(_relu_graph(), {"act": 2.0}, form="where")  # NaN gives 0
+    np.testing.assert_array_equal(_run(where, x), [[0.0, 0.0, 0.0, 1.0, 0.0, 0.5]])
 
 
 def test_the_logits_are_never_clipped():
@@ -125,8 +128,8 @@ def test_act_max_is_the_largest_relu_output_and_clips_no_profiled_prediction(dig
 def test_selected_layers_only(digits_cnn):
     model, x, _ = digits_cnn
     clipped = clip_activations(model, {"conv2": 0.5})
-    kinds = [n.op_type for n in clipped.graph.node]
-    assert kinds.count("Where") == 1
+    assert [n.name for n in clipped.graph.node if n.name.endswith(CLIP_SUFFIX)] == \
+        ["conv2.relu" + CLIP_SUFFIX]
     assert read_metadata(clipped)["thresholds"] == {"conv2": 0.5}
 
 
@@ -258,3 +261,30 @@ def test_search_objective_with_reuse_equals_the_naive_whole_model_run(tmp_path):
         assert fast.curve(t) == naive.curve(t)
     curve = fast.curve(act_max["conv2"])
     assert list(curve) == [0.0, 1e-3, 1e-2] and [len(v) for v in curve.values()] == [1, 2, 2]
+
+
+@pytest.mark.parametrize("form", ["fused", "where"])
+def test_objective_clean_point_is_the_clipped_models_own_accuracy(tmp_path, form):
+    # independent truth: the candidate model run whole in onnxruntime, no FlipLab in between
+    # (the fused form's correction holds T in a Conv's weight and bias: were they taken for
+    # weights, every candidate would run with the ACT_max model's T)
+    from host.mitigation.tune import LayerObjective, TuneSettings
+
+    model = onnx.load(resolve_model("digits_cnn"))
+    x, y = load_dataset("digits", input_shape=["N", 1, 8, 8], samples=200)
+    act_max = profile_act_max(model, x)
+    tune = TuneSettings(rates="1e-3", trials=1, seed=4)
+    objective = LayerObjective(model, act_max, "conv1", x, y, tune, tmp_path, form=form)
+    for t in (act_max["conv1"] / 3, act_max["conv1"]):
+        own = _run(clip_activations(model, {**act_max, "conv1": t}, form=form), x)
+        assert objective.curve(t)[0.0] == [float((own.argmax(1) == y).mean())]
+
+
+def test_the_clips_constants_are_not_weights_of_the_model(tmp_path):
+    from host.model import load_model
+
+    model = onnx.load(resolve_model("digits_cnn"))
+    path = tmp_path / "c.onnx"
+    onnx.save(clip_activations(model, {"conv1": 1.0, "conv2": 2.0}), path)
+    assert [t.name for t in load_model(path).tensors] == \
+        [t.name for t in load_model(resolve_model("digits_cnn")).tensors]

@@ -65,9 +65,10 @@ def test_hand_worked_flips_by_tensor_position_and_direction():
     assert d["ber"] == pytest.approx(7 / 64)
     assert d["outside_tensors"] == 2
     w, b = d["tensors"]
-    assert w == {"tensor": "w", "bits": 16, "errors": 3, "zero_to_one": 1, "one_to_zero": 2,
+    # layer "w" (a Gemm) + role weight: short name "w.weight" (host.names)
+    assert w == {"tensor": "w", "short": "w.weight", "bits": 16, "errors": 3, "zero_to_one": 1, "one_to_zero": 2,
                  "per_position": {"zero_to_one": [1, 0, 0, 0], "one_to_zero": [0, 1, 1, 0]}}
-    assert b == {"tensor": "b", "bits": 16, "errors": 2, "zero_to_one": 1, "one_to_zero": 1,
+    assert b == {"tensor": "b", "short": "b.weight", "bits": 16, "errors": 2, "zero_to_one": 1, "one_to_zero": 1,
                  "per_position": {"zero_to_one": [0, 1, 0, 0, 0, 0, 0, 0],
                                   "one_to_zero": [1, 0, 0, 0, 0, 0, 0, 0]}}
 

@@ -155,6 +155,25 @@ def test_refuses_weight_read_by_unsupported_op(tmp_path, rng):
     with pytest.raises(FlipLabError, match=r"'w' \[3, 4\] looks like a weight .* Einsum node 'ein'") as error:
         load_model(_save(model, tmp_path / "t.onnx"))
     _one_line(error)
+    # what to do: Einsum reads data, so the export must use a supported layer
+    assert "export the model so that Einsum is one of those layers" in str(error.value)
+    assert "Conv, ConvTranspose, Gemm, MatMul, LSTM, GRU, RNN, Gather" in str(error.value)
+
+
+def test_weight_computed_on_constants_only_is_refused_with_the_fold_to_make(tmp_path, rng):
+    # Mul(w, scale) on two initializers, then read by a layer: constant folding removes it
+    model = _model(
+        [helper.make_node("Mul", ["w", "k"], ["ws"], name="scale_w"),
+         helper.make_node("Einsum", ["x", "ws"], ["y"], name="ein", equation="nk,kj->nj")],
+        [_f32("x", ["N", 3])], [_f32("y", ["N", 4])],
+        [_init("w", rng.normal(size=(3, 4)).astype(np.float32)),
+         _init("k", np.array(2.0, np.float32))],
+    )
+    with pytest.raises(FlipLabError, match=r"'w' \[3, 4\] looks like a weight but is read by "
+                                           r"Mul node 'scale_w'.*Mul computes on constants "
+                                           r"only: fold it into the initializer") as error:
+        load_model(_save(model, tmp_path / "t.onnx"))
+    _one_line(error)
 
 
 def test_per_channel_constants_of_other_ops_are_not_weights(tmp_path, rng):
@@ -177,8 +196,27 @@ def test_refuses_integer_weight_without_dequantize(tmp_path):
         [helper.make_tensor_value_info("y", TensorProto.INT32, [1, 2])],
         [_init("w", np.ones((2, 2), np.int32))],
     )
-    with pytest.raises(FlipLabError, match="integer initializer 'w' without DequantizeLinear"):
+    with pytest.raises(FlipLabError, match="integer initializer 'w' without DequantizeLinear; "
+                                           ".* export with QuantizeLinear/DequantizeLinear"
+                                           ) as error:
         load_model(_save(model, tmp_path / "int.onnx"))
+    _one_line(error)
+
+
+def test_refuses_a_computed_scale_saying_to_store_it(tmp_path):
+    # DequantizeLinear's scale computed by a Mul of the input: not a constant
+    model = _model(
+        [helper.make_node("ReduceMax", ["x"], ["s"], name="amax", keepdims=0),
+         helper.make_node("DequantizeLinear", ["w", "s"], ["wf"], name="dq"),
+         helper.make_node("MatMul", ["x", "wf"], ["y"], name="fc")],
+        [_f32("x", [1, 2])], [_f32("y", [1, 2])],
+        [_init("w", np.ones((2, 2), np.int8))],
+    )
+    with pytest.raises(FlipLabError, match=r"DequantizeLinear node 'dq': scale 's' is not a "
+                                           r"constant; store the scale as an initializer"
+                                           ) as error:
+        load_model(_save(model, tmp_path / "scale.onnx"))
+    _one_line(error)
 
 
 # ----------------------------------------------------------------------------- more paths and rules
