@@ -242,7 +242,7 @@ def bench_memory(a: argparse.Namespace, folder: Path) -> list[str]:
 def bench_dask(a: argparse.Namespace, folder: Path) -> list[str]:
     from distributed import LocalCluster
 
-    from host.campaign import SweepSettings, make_spec, run_sweep
+    from host.campaign import SweepSettings, make_spec, read_rows, run_sweep
     from host.data import DataSpec
     spec = make_spec(CNN, SweepSettings(codecs="fixed8", rates="1e-3,1e-2", trials=a.dask_trials,
                                         data=DataSpec(MNIST, samples=a.dask_samples), seed=1))
@@ -254,7 +254,8 @@ def bench_dask(a: argparse.Namespace, folder: Path) -> list[str]:
              f"session, as `run_sweep` sets for a scheduler); the cluster is started before the "
              f"timing, the workers' per-campaign set-up is inside it; {os.cpu_count()} cores.", "",
              "| workers | sweep wall s | variants / s | speed-up | efficiency per worker | "
-             "load |", "|---:|---:|---:|---:|---:|---:|"]
+             "variants' own time in the workers, s (sum of `elapsed_s`) | load |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
     base = None
     for workers in a.dask_workers:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -264,12 +265,13 @@ def bench_dask(a: argparse.Namespace, folder: Path) -> list[str]:
             run_sweep(spec, out, scheduler=cluster.scheduler_address, progress=False,
                       summary=False)
             wall, _ = since(t)
+            work = sum(r["elapsed_s"] for r in read_rows(out))
             shutil.rmtree(out, ignore_errors=True)
         rate = variants / wall
         base = base or rate
         log(f"dask {workers} workers: {wall:.1f} s")
         lines.append(f"| {workers} | {wall:.1f} | {rate:.2f} | {rate / base:.2f}× | "
-                     f"{rate / base / workers:.0%} | {load()} |")
+                     f"{rate / base / workers:.0%} | {work:.1f} | {load()} |")
     return lines
 
 
