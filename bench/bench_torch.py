@@ -1,5 +1,11 @@
 """FlipLab's campaigns vs the same campaigns written with PyTorch (issue 3 benchmarks).
 
+The peer comparison proper is bench/bench_peers.py (issue 15): each tool in its own process,
+MRFI and PyTorchFI beside the plain torch loop, with and without ``channels_last``, interleaved
+with the floor. That script imports the torch module, the fixed8 quantiser and the corrupting
+loop from here; part 1 below (both runtimes in one process, default layout) stays only as the
+source of part 2's per-model time.
+
 Run it in the benchmark's own environment, which holds torch (never the project's ``.venv``)::
 
     python3 -m venv .venv-bench

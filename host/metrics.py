@@ -27,7 +27,6 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
-from scipy import integrate, stats
 
 from host.errors import FlipLabError
 
@@ -113,6 +112,8 @@ def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95
     mean = float(a.mean())
     if a.size < 2:
         return mean, math.nan, math.nan
+    from scipy import stats  # here, not at import: scipy.stats costs every command ~0.5 s
+
     sem = float(stats.sem(a))
     if sem == 0.0:
         return mean, mean, mean
@@ -418,6 +419,8 @@ def auc(df_or_curve: CurveLike, *, relative_to: float | None = None,
         u = (lr - lr[0]) / (lr[-1] - lr[0])
     else:
         raise FlipLabError(f"AUC scale must be 'linear' or 'log', got {scale!r}")
+    from scipy import integrate
+
     return float(integrate.trapezoid(acc, u))
 
 

@@ -211,7 +211,11 @@ def context_for(job: CampaignJob) -> CampaignContext:
 
 
 def _variants(ctx: CampaignContext, unit: Unit) -> Iterator[_Variant]:
-    """Every variant of ``unit``, as it is made: the clean one (trial 0), then each rate."""
+    """Every variant of ``unit``, as it is made: the clean one (trial 0), then each rate.
+
+    Holds no variant while it makes the next: a caller that drops each variant before asking
+    for the next keeps one variant's weights alive, however many rates the campaign has.
+    """
     spec = ctx.spec
     stored = ctx.stored(unit.codec)
     decoder = IncrementalDecoder(stored.clean)  # this walk's own: units may run in threads
@@ -224,42 +228,51 @@ def _variants(ctx: CampaignContext, unit: Unit) -> Iterator[_Variant]:
     previous = 0.0
     for rate in spec.rates:
         t0 = time.perf_counter()
-        decoded = decoder.flip(pattern.between(previous, rate))
+        new_flips = pattern.between(previous, rate)
         previous = rate
-        yield _Variant(rate, decoded, pattern.count_at(rate),
+        yield _Variant(rate, decoder.flip(new_flips), pattern.count_at(rate),
                        seconds=shared + time.perf_counter() - t0)
 
 
-def _run_whole(ctx: CampaignContext, unit: Unit) -> Iterator[tuple[_Variant, Evaluation]]:
+@dataclass(frozen=True)
+class _Scored:
+    """One variant's result, without its weights (so that it can outlive them)."""
+
+    rate: float
+    flips: int
+    seconds: float
+    evaluation: Evaluation
+
+
+def _run_whole(ctx: CampaignContext, unit: Unit) -> Iterator[_Scored]:
     executor = ctx.stored(unit.codec).executor
-    for v in _variants(ctx, unit):  # one variant alive at a time
+    for v in _variants(ctx, unit):
         t0 = time.perf_counter()
         ev = ctx.evaluate(executor, v.decoded, v.flips)
-        v.seconds += time.perf_counter() - t0
-        yield v, ev
+        scored = _Scored(v.rate, v.flips, v.seconds + time.perf_counter() - t0, ev)
+        del v  # one variant alive at a time: drop its weights before the next is decoded
+        yield scored
 
 
 def _run_suffix(ctx: CampaignContext, unit: Unit, cut: GraphSplit, prefix: OnnxExecutor | None,
-                suffix: OnnxExecutor) -> Iterator[tuple[_Variant, Evaluation]]:
-    """Per-layer scope: the prefix once per batch, then each variant's suffix on it."""
-    variants = list(_variants(ctx, unit))
-    sessions = []
-    logits: list[list[np.ndarray]] = [[] for _ in variants]
-    for v in variants:
+                suffix: OnnxExecutor) -> Iterator[_Scored]:
+    """Per-layer scope: each variant's suffix on the prefix activations.
+
+    Variant by variant, so one variant is alive at a time: the prefix activations of each
+    batch are computed once and kept in the context's cache (within its budget; beyond it they
+    are computed again for each variant, which costs what running the whole graph costs).
+    """
+    for v in _variants(ctx, unit):
         t0 = time.perf_counter()
-        sessions.append(suffix.session({n: v.decoded.weights[n] for n in cut.suffix_weights}))
-        v.seconds += time.perf_counter() - t0
-    for start in range(0, len(ctx.x), BATCH):
-        t0 = time.perf_counter()
-        feeds = ctx.prefix_activations(unit.codec, unit.scope, cut, prefix, start)
-        shared = (time.perf_counter() - t0) / len(variants)
-        for v, session, out in zip(variants, sessions, logits):
-            t0 = time.perf_counter()
-            out.append(session.run([ctx.ws.output_name], feeds)[0])
-            v.seconds += shared + time.perf_counter() - t0
-    for v, out in zip(variants, logits):
+        session = suffix.session({n: v.decoded.weights[n] for n in cut.suffix_weights})
+        out = [session.run([ctx.ws.output_name],
+                           ctx.prefix_activations(unit.codec, unit.scope, cut, prefix, start))[0]
+               for start in range(0, len(ctx.x), BATCH)]
         scores = np.concatenate(out) if out else np.zeros((0, 0), np.float32)
-        yield v, Evaluation.of(scores, ctx.y, v.decoded, flips=v.flips, backend=ctx.spec.backend)
+        ev = Evaluation.of(scores, ctx.y, v.decoded, flips=v.flips, backend=ctx.spec.backend)
+        scored = _Scored(v.rate, v.flips, v.seconds + time.perf_counter() - t0, ev)
+        del v, session  # one variant alive at a time
+        yield scored
 
 
 def run_unit(job: CampaignJob, unit: Unit) -> list[dict]:
@@ -274,13 +287,14 @@ def run_unit(job: CampaignJob, unit: Unit) -> list[dict]:
                else _run_whole(ctx, unit))
     bpw = bits_per_weight(stored.image)
     rows = []
-    for v, ev in results:
+    for scored in results:
+        ev = scored.evaluation
         rows.append({
             "model": Path(spec.model).name,
             "model_sha256": spec.model_sha256, "codec": unit.codec, "bits_per_weight": bpw,
-            "channel": spec.channel, "rate": v.rate, "trial": unit.trial, "scope": unit.scope,
+            "channel": spec.channel, "rate": scored.rate, "trial": unit.trial, "scope": unit.scope,
             "seed": spec.seed, "samples": ev.samples, "correct": ev.correct,
             "accuracy": ev.accuracy, "failures": ev.failures(ctx.reference_correct),
-            "flips": int(v.flips), "nulled": ev.total_nulled, "corrected": int(ev.corrected),
-            "elapsed_s": round(v.seconds, 6)})
+            "flips": int(scored.flips), "nulled": ev.total_nulled, "corrected": int(ev.corrected),
+            "elapsed_s": round(scored.seconds, 6)})
     return rows

@@ -68,3 +68,15 @@ def test_errors_carry_the_invoked_name():
     assert p.returncode == 2
     assert p.stderr.startswith("fliplab: error: argument command: invalid choice")
     assert "see 'fliplab --help'" in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_campaign_machinery_loads_scipy_only_for_an_interval():
+    """`host sweep` / `host robustness` import host.campaign; scipy.stats (~0.6 s CPU) is
+    imported by the first interval (host.metrics.mean_ci), not before (issue 15)."""
+    code = ("import sys\nimport host.campaign, host.metrics\n"
+            "before = 'scipy' in sys.modules\n"
+            "host.metrics.mean_ci([0.5, 0.7])\n"
+            "print(before, 'scipy.stats' in sys.modules)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["False", "True"]
