@@ -309,12 +309,13 @@ def _offsets(kernel, strides, h: int, w: int) -> Iterator[tuple[int, int, slice,
 
 
 def _conv(x: np.ndarray, weight: np.ndarray, strides, pads) -> np.ndarray:
-    """Eq. 1 (without bias): x [N, C, H, W], weight [K, C, U, V] -> [N, K, H', W']."""
+    """Eq. 1 (without bias): x [N, C, H, W], weight [K, C, U, V] -> [N, K, H', W'] (one BLAS
+    product over the sliding windows)."""
     xp, h, w = _windows(x, weight.shape[2:], strides, pads, 0.0)
-    out = np.zeros((x.shape[0], weight.shape[0], h, w), dtype=np.float64)
-    for u, v, su, sv in _offsets(weight.shape[2:], strides, h, w):
-        out += np.einsum("nchw,kc->nkhw", xp[:, :, su, sv], weight[:, :, u, v], optimize=True)
-    return out
+    cols = np.lib.stride_tricks.sliding_window_view(xp, weight.shape[2:], axis=(2, 3))
+    cols = cols[:, :, ::strides[0], ::strides[1]][:, :, :h, :w]     # [N, C, H', W', U, V]
+    out = np.tensordot(cols, weight, axes=([1, 4, 5], [1, 2, 3]))   # [N, H', W', K]
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 
 def _conv_back(s: np.ndarray, weight: np.ndarray, x_shape, strides, pads) -> np.ndarray:
@@ -323,8 +324,9 @@ def _conv_back(s: np.ndarray, weight: np.ndarray, x_shape, strides, pads) -> np.
     h, w = s.shape[2:]
     out = np.zeros((x_shape[0], x_shape[1], x_shape[2] + pads[0] + pads[2],
                     x_shape[3] + pads[1] + pads[3]), dtype=np.float64)
+    spread = np.tensordot(s, weight, axes=([1], [0]))  # [N, H', W', C, U, V]
     for u, v, su, sv in _offsets(weight.shape[2:], strides, h, w):
-        out[:, :, su, sv] += np.einsum("nkhw,kc->nchw", s, weight[:, :, u, v], optimize=True)
+        out[:, :, su, sv] += spread[:, :, :, :, u, v].transpose(0, 3, 1, 2)
     return out[:, :, t:t + x_shape[2], l:l + x_shape[3]]
 
 
@@ -389,7 +391,8 @@ def backward_step(step: Step, x: np.ndarray, y: np.ndarray, r: np.ndarray) -> np
     a = step.attrs
     if step.kind == "avgpool":
         xp, h, w = _windows(x, a["kernel"], a["strides"], a["pads"], 0.0)
-        z = sum(xp[:, :, su, sv] for _, _, su, sv in _offsets(a["kernel"], a["strides"], h, w))
+        z = np.sum([xp[:, :, su, sv] for _, _, su, sv in
+                    _offsets(a["kernel"], a["strides"], h, w)], axis=0)
         s = _safe_div(r, z)
         back = np.zeros_like(xp, dtype=np.float64)
         for _, _, su, sv in _offsets(a["kernel"], a["strides"], h, w):
@@ -567,3 +570,28 @@ def bottleneck_advice(chain: Chain, layers: list[FeatureLayer], *, ratio: float 
                      f"1x1 layer is linear), and the stored layer grows to C x M x N neurons")
         notes.append(note)
     return notes
+
+
+def load_samples(model_path: str | Path, data: str, normalize: str, samples: int | None,
+                 split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The data set D of eq. 3 shaped for the model's input (``split``: train or test)."""
+    from host.data.dataset import load_dataset
+    from host.mitigation.tolerance import model_input_shape
+
+    return load_dataset(data, input_shape=model_input_shape(model_path), split=split,
+                        normalize=normalize, samples=samples)
+
+
+def relevance_report(model_path: str | Path, x: np.ndarray, y: np.ndarray, *,
+                     progress: bool = False) -> dict:
+    """``host relevance``: ρ and η per feature map per layer, the Fig. 5b measure and the
+    bottleneck advice, as a JSON-ready dict."""
+    from tqdm import tqdm
+
+    chain = read_chain(model_path)
+    with tqdm(total=len(x), desc="LRP", unit="sample", disable=not progress) as bar:
+        layers = criticality(chain, x, y, progress=bar.update)
+    return {"model": str(model_path), "samples": int(len(x)),
+            "mean_sd_normalised_eta": convergence_measure(layers),
+            "layers": [layer.to_json() for layer in layers],
+            "advice": bottleneck_advice(chain, layers)}

@@ -11,8 +11,8 @@ from onnx import numpy_helper
 from host.errors import FlipLabError
 from host.mitigation.relevance import criticality, eta_of, read_chain
 from host.mitigation.rescale import adjust_weights, eq6_scales, requantise, rescale_features
-from host.models import resolve_model
 from host.model.reading import read_onnx
+from host.models import resolve_model
 from tests.host.mitigation.toy_nets import chain_model, run
 
 
@@ -130,3 +130,21 @@ def test_bad_inputs():
         rescale_features(read_onnx(resolve_model("digits_mlp_int8")), {"fc1": np.ones(64)})
     with pytest.raises(FlipLabError, match="η >= 0"):
         eq6_scales(np.array([1.0, -1.0]))
+
+
+def test_pool_after_pointwise_keeps_the_function_and_widens_the_layer():
+    from host.mitigation.bottleneck import pool_after_pointwise
+
+    rng = np.random.default_rng(7)
+    model = chain_model(["N", 1, 8, 8], [
+        ("conv", rng.normal(size=(4, 1, 3, 3)), rng.normal(size=4), 1), ("relu",), ("gap",),
+        ("conv", rng.normal(size=(3, 4, 1, 1)), rng.normal(size=3), 0), ("flatten",)])
+    moved = pool_after_pointwise(model)
+    x = rng.uniform(0, 1, size=(5, 1, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(run(moved, x), run(model, x), rtol=1e-5, atol=1e-5)
+    assert [n.op_type for n in moved.graph.node] == ["Conv", "Relu", "Conv",
+                                                     "GlobalAveragePool", "Flatten"]
+    layers = criticality(read_chain(moved), x, np.zeros(5, dtype=int))
+    assert layers[0].shape == (4, 8, 8)  # the layer the 1x1 conv reads is no longer pooled
+    with pytest.raises(FlipLabError, match="no global average pooling"):
+        pool_after_pointwise(moved)

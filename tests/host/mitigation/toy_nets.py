@@ -57,7 +57,7 @@ def chain_model(input_shape: list, layers: list[tuple], *, opset: int = 17) -> o
     nodes[-1].output[0] = "logits"
     graph = helper.make_graph(
         nodes, "toy", [helper.make_tensor_value_info("input", TensorProto.FLOAT, input_shape)],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)], inits)
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", "classes"])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     return model
