@@ -559,6 +559,51 @@ def cmd_train_bnn(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------------------------------------
 
+def cmd_relevance(args: argparse.Namespace) -> None:
+    from host.mitigation.relevance import load_samples, relevance_report
+    from host.models import resolve_model
+
+    path = resolve_model(args.model)
+    x, y = load_samples(path, args.data, args.normalize, args.samples, args.split)
+    r = relevance_report(path, x, y, progress=not args.json)
+    rows = [(layer["layer"], c, f"{rho:.4g}", "" if layer["eta"] is None else
+             f"{layer['eta'][c]:.4g}") for layer in r["layers"] for c, rho in
+            enumerate(layer["rho"])]
+    _emit(args, r, tabulate(rows, headers=["layer", "feature map", "rho (eq. 4)", "eta (eq. 5)"])
+          + f"\n(1/L)·Σ SD(eta / mean eta) = {r['mean_sd_normalised_eta']:.4f} over "
+          f"{r['samples']} samples" + "".join(f"\nadvice: {a}" for a in r["advice"]))
+
+
+def cmd_rescale(args: argparse.Namespace) -> None:
+    from host.fileio import check_outputs, check_target
+    from host.models import resolve_model
+
+    try:
+        from host.train.rescale import RescaleConfig, rescale_to_file
+    except ImportError as exc:
+        raise FlipLabError(f"host rescale needs the train extra (pip install 'fliplab[train]'):"
+                           f" {exc}") from None
+    path = resolve_model(args.model)
+    check_target(args.output)
+    log = args.log or f"{args.output}.iterations"
+    check_outputs([args.output], [path])
+    codec = None if args.codec.lower() == "none" else args.codec
+    if codec is not None:
+        from host.codecs import get_codec
+
+        get_codec(codec)  # an unknown codec fails here, before any work
+    config = RescaleConfig(data=args.data, normalize=args.normalize, samples=args.samples,
+                           lrp_samples=args.lrp_samples, iterations=args.iterations, epochs=args.epochs, lr=args.lr,
+                           batch=args.batch, codec=codec, compensate=args.compensate,
+                           seed=args.seed)
+    r = rescale_to_file(path, args.output, config, log, progress=not args.json)
+    rows = [(it["iteration"], f"{it['mean_sd_normalised_eta']:.4f}", f"{it['accuracy']:.4f}",
+             it.get("fine_tune_loss", "")) for it in r["iterations"]]
+    _emit(args, r, tabulate(rows, headers=["iteration", "(1/L)·Σ SD(eta/mean eta)",
+                                           "test accuracy", "fine-tune loss"])
+          + f"\nwrote {r['output']} (iterations in {r['log']})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=program_name(),
                 description="FlipLab: neural-network weights in noisy memory.")
@@ -808,7 +853,43 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("-o", "--output", required=True, help="ONNX file to write")
     tb.set_defaults(func=cmd_train_bnn)
 
-    for sp in (e, i, v, s, d, ch, pl, m, w, rp, rb, c, tl, tb):
+    rl = sub.add_parser("relevance", help="LRP criticality (seed 002): rho and eta per feature "
+                                          "map per layer (eq. 2-5)")
+    rl.add_argument("model", help="ONNX model file, or the name of a bundled model")
+    rl.add_argument("--data", default="digits", help="dataset D of eq. 3 (as host eval --data)")
+    rl.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    rl.add_argument("--split", default="train", choices=("train", "test"),
+                    help="which split of --data is D (default train, as the paper)")
+    rl.add_argument("--samples", type=_positive, help="use only the first N samples")
+    rl.set_defaults(func=cmd_relevance)
+
+    rs = sub.add_parser("rescale", help="feature optimisation (seed 002, Algorithm 1): eq. 6 "
+                                        "rescaling + fine-tuning (train extra)")
+    rs.add_argument("model", help="float ONNX model file, or the name of a bundled model")
+    rs.add_argument("--data", default="digits", help="dataset with a train split (as host eval)")
+    rs.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    rs.add_argument("--samples", type=_positive,
+                    help="first N training samples fine-tuned on (default all)")
+    rs.add_argument("--lrp-samples", type=_positive, default=1000, dest="lrp_samples",
+                    help="first N training samples of D for rho and eta (default 1000)")
+    rs.add_argument("--iterations", type=_positive, default=5, help="Algorithm 1's T (default 5)")
+    rs.add_argument("--epochs", type=float, default=1.0,
+                    help="fine-tuning epochs between iterations (default 1; fractions allowed)")
+    rs.add_argument("--lr", type=float, default=1e-4, help="fine-tuning Adam learning rate")
+    rs.add_argument("--batch", type=_positive, default=64, help="fine-tuning batch size")
+    rs.add_argument("--codec", default="int8",
+                    help="codec whose grid the weights are re-quantised to after each rescale "
+                         "(default int8; 'none' keeps float)")
+    rs.add_argument("--compensate", action="store_true",
+                    help="also divide the producing layer's output channel by the factor "
+                         "(function kept) instead of the paper's eq. 6 alone")
+    rs.add_argument("--seed", type=_seed, default=0, help="seed of the fine-tuning batches")
+    rs.add_argument("--log", help="per-iteration folder, resumed if present "
+                                  "(default OUTPUT.iterations)")
+    rs.add_argument("-o", "--output", required=True, help="ONNX file to write")
+    rs.set_defaults(func=cmd_rescale)
+
+    for sp in (e, i, v, s, d, ch, pl, m, w, rp, rb, c, tl, tb, rl, rs):
         sp.add_argument("--json", action="store_true", help="print the result as JSON")
 
     from host.board.cli import register as register_board
