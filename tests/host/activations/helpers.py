@@ -22,7 +22,7 @@ def matmul_model(weight: np.ndarray, relu: bool = False) -> onnx.ModelProto:
 
 def small_cnn(seed: int = 0) -> onnx.ModelProto:
     """Conv 3x3 (1->3) Relu MaxPool 2x2 -> Conv 3x3 (3->4) Relu -> GlobalAveragePool ->
-    Conv 1x1 (4->3) -> Flatten: the shape of the paper's MNIST network, on 6x6 inputs
+    Conv 1x1 (4->3) -> Flatten: the shape of the paper's MNIST network, on 8x8 inputs
     (weights are multiples of 1/4)."""
     rng = np.random.default_rng(seed)
 
@@ -44,7 +44,7 @@ def small_cnn(seed: int = 0) -> onnx.ModelProto:
         helper.make_node("Flatten", ["a2"], ["y"], name="flatten"),
     ]
     graph = helper.make_graph(
-        nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 6, 6])],
+        nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 

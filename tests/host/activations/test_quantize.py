@@ -115,7 +115,7 @@ def test_fault_free_cnn_keeps_predictions():
     """On the small CNN (all layer outputs quantised, 8 bits) the zero-mask graph predicts what
     the Quantize/Dequantize-only graph predicts, bit for bit."""
     model = small_cnn()
-    x = np.random.default_rng(1).random((200, 1, 6, 6), dtype=np.float32)
+    x = np.random.default_rng(1).random((200, 1, 8, 8), dtype=np.float32)
     formats = profile_formats(model, x, select_layers(model))
     out = run(insert_fault_points(model, formats), {"x": x, **zero_masks(formats)})
     ref = run(insert_fault_points(model, formats, masks=False), {"x": x})
