@@ -366,7 +366,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         scopes=(args.scope or []) + ([f"tensors:{','.join(args.tensors)}"] if args.tensors
                                       else []) or None, granularity=args.range, overrides=args.override,
         data=DataSpec(args.data, args.normalize, args.samples), seed=args.seed,
-        backend=args.backend))
+        backend=args.backend, target=args.target, act_bits=args.act_bits,
+        act_signed=not args.act_unsigned, act_layers=args.act_layers))
     try:
         result = run_sweep(spec, args.out, workers=args.workers or 1, scheduler=args.scheduler,
                            progress=not args.json)
@@ -660,6 +661,16 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the units on a Dask distributed scheduler (tcp://host:8786)")
     w.add_argument("--out", required=True, type=Path, help="campaign folder (resumed if same)")
+    # activation faults (seed 002, docs/activation-faults.md)
+    w.add_argument("--target", default="weights", choices=("weights", "activations", "both"),
+                   help="what the errors hit: stored weights (default), every stored bit of the "
+                        "layer outputs (activations), or both at the same rate")
+    w.add_argument("--act-bits", type=int, default=8, dest="act_bits",
+                   help="activations: stored bits per value, 2..8 (default 8)")
+    w.add_argument("--act-unsigned", action="store_true", dest="act_unsigned",
+                   help="activations: unsigned codes (default: two's complement)")
+    w.add_argument("--act-layers", default="all", dest="act_layers",
+                   help="activations: all (default) or a comma list of layer outputs")
     _add_backend(w)
     w.set_defaults(func=cmd_sweep)
 

@@ -104,11 +104,12 @@ class LayerResult:
 def _session(model: onnx.ModelProto, threads: int | None):
     import onnxruntime as ort
 
-    from host.executors.ort import ort_reason, session_options
+    from host.executors.ort import DISABLED_OPTIMIZERS, ort_reason, session_options
 
     try:
         return ort.InferenceSession(model.SerializeToString(), session_options(threads),
-                                    providers=["CPUExecutionProvider"])
+                                    providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=DISABLED_OPTIMIZERS)
     except Exception as exc:
         raise FlipLabError(f"onnxruntime refused the model: {ort_reason(exc)}") from None
 
@@ -178,6 +179,9 @@ class FlipStudy:
         gap = self._gap_reader(fmt.tensor)
         if gap is not None:
             return self._closed_form(fmt, gap, n, t0)
+        chain = local_chain(self.quantised, fmt.tensor)
+        if chain is not None:
+            return self._local(fmt, chain, n, t0)
         cut = split_at_value(self.quantised, fmt.tensor, input_name=self.input_name,
                              output_name=self.output_name)
         found = self._probe(list(cut.prefix_outputs))
@@ -263,6 +267,261 @@ class FlipStudy:
         flush()
         return LayerResult(fmt, failures, self.correct, n * self.correct - skipped, skipped,
                            "closed form (global average pool)", time.perf_counter() - t0)
+
+
+    def _local(self, fmt: ActivationFormat, chain: list[_Step], n: int,
+               t0: float) -> LayerResult:
+        """Layer output -> Conv / Relu / MaxPool / quantiser ... -> global average pool: the
+        change of one neuron is carried as a patch (the region it can reach, new minus old
+        values there) through each step, on all correct samples at once; samples whose
+        patch becomes all zero (a ReLU or max-pool masks the flip, a quantiser absorbs it)
+        leave the computation, and the pool's output starts the suffix rows."""
+        from host.campaign.split import split_at_value
+
+        gap = chain[-1].node
+        pooled = gap.output[0]
+        cut = split_at_value(self.quantised, pooled, input_name=self.input_name,
+                             output_name=self.output_name)
+        names = [fmt.tensor, pooled] + [v for st in chain for v in st.values()]
+        found = self._probe(list(dict.fromkeys(names + list(cut.prefix_outputs))))
+        values = found[fmt.tensor]
+        flat = values.reshape(self.correct, -1)
+        delta_all = (_flipped(fmt, flat, self.bit).astype(np.float64) - flat)
+        base = found[pooled].reshape(self.correct, -1)
+        after = next((f for f in self.formats if f.layer == gap.name), None)
+        others = {b: found[b] for b in cut.boundary[1:]}
+        session = _session(cut.suffix, self.threads)
+        failures = np.zeros(n, np.int64)
+        skipped = 0
+        batch_rows: list[np.ndarray] = []
+        batch_j: list[np.ndarray] = []
+        batch_s: list[np.ndarray] = []
+        queued = 0
+
+        def flush() -> None:
+            if not batch_rows:
+                return
+            rows = np.concatenate(batch_rows)
+            s_idx = np.concatenate(batch_s)
+            feeds = {pooled: rows.reshape(len(rows), *found[pooled].shape[1:])}
+            feeds.update({b: v[s_idx] for b, v in others.items()})
+            out = session.run([self.output_name], feeds)[0].reshape(len(rows), -1)
+            np.add.at(failures, np.concatenate(batch_j),
+                      (out.argmax(axis=1) != self.y[s_idx]).astype(np.int64))
+            batch_rows.clear()
+            batch_j.clear()
+            batch_s.clear()
+
+        shape = fmt.shape
+        for j in range(n):
+            c, y, x = np.unravel_index(j, shape)
+            live = np.arange(self.correct)
+            patch = _Patch(int(y), int(y) + 1, int(x), int(x) + 1,
+                           delta_all[:, j].reshape(-1, 1, 1, 1), channels=np.array([c]))
+            for st in chain[:-1]:
+                patch = st.apply(patch, live, found)
+                keep = np.flatnonzero(np.any(patch.delta != 0, axis=(1, 2, 3)))
+                if len(keep) < len(live):
+                    live, patch.delta = live[keep], patch.delta[keep]
+                if len(live) == 0:
+                    break
+            if len(live):
+                area = int(np.prod(found[gap.input[0]].shape[2:]))
+                new = (base[live].astype(np.float64)
+                       + patch.delta.sum(axis=(2, 3)) / area).astype(np.float32)
+                if after is not None:
+                    q = after.format
+                    moved = np.any(q.quantize(new) != q.quantize(base[live]), axis=1)
+                    live, new = live[moved], new[moved]
+            skipped += self.correct - len(live)
+            if len(live) == 0:
+                continue
+            batch_rows.append(new)
+            batch_j.append(np.full(len(live), j))
+            batch_s.append(live)
+            queued += len(live)
+            if queued >= ROWS:
+                flush()
+                queued = 0
+        flush()
+        return LayerResult(fmt, failures, self.correct, n * self.correct - skipped, skipped,
+                           "local (patch through " + ", ".join(st.node.op_type for st in chain)
+                           + ")", time.perf_counter() - t0)
+
+
+@dataclass
+class _Patch:
+    """Rows ``[y0, y1)`` x columns ``[x0, x1)`` of a (S, C, H, W) value: new minus old there."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    delta: np.ndarray
+    #: the channels ``delta`` holds (None: all); the flipped neuron's patch holds one
+    channels: np.ndarray | None = None
+
+
+@dataclass
+class _Step:
+    """One step of a local chain: a node and what it needs (initializer arrays, value names
+    of its input and output whose fault-free values the prefix probe provides)."""
+
+    node: onnx.NodeProto
+    kind: str
+    inp: str
+    out: str
+    weight: np.ndarray | None = None
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    kernel: int = 1
+    scale: float = 1.0
+    zero_point: int = 0
+    qrange: tuple[int, int] = (0, 0)
+    bounds: tuple[float, float] = (0.0, 0.0)
+
+    def values(self) -> list[str]:
+        return [self.inp, self.out] if self.kind != "conv" else []
+
+    def apply(self, p: _Patch, live: np.ndarray, found: dict[str, np.ndarray]) -> _Patch:
+        if self.kind == "conv":
+            return self._conv(p)
+        if self.kind == "maxpool":
+            return self._maxpool(p, live, found)
+        old_in = found[self.inp][:, :, p.y0:p.y1, p.x0:p.x1][live].astype(np.float64)
+        old_out = found[self.out][:, :, p.y0:p.y1, p.x0:p.x1][live]
+        new = self._elementwise(old_in + p.delta)
+        return _Patch(p.y0, p.y1, p.x0, p.x1, new - old_out)
+
+    def _elementwise(self, x: np.ndarray) -> np.ndarray:
+        if self.kind == "relu":
+            return np.maximum(x.astype(np.float32), 0)
+        if self.kind == "clip":
+            return np.clip(x.astype(np.float32), *self.bounds)
+        q = np.clip(np.rint(x.astype(np.float32) / np.float32(self.scale)) + self.zero_point,
+                    *self.qrange)
+        return ((q - self.zero_point) * np.float32(self.scale)).astype(np.float32)
+
+    def _conv(self, p: _Patch) -> _Patch:
+        w = self.weight
+        assert w is not None
+        if p.channels is not None:
+            w = w[:, p.channels]
+        k_out, _, kh, kw = w.shape
+        pt, pl, pb, pr = self.pads
+        h_out = self.out_hw[0]
+        w_out = self.out_hw[1]
+        oy0, oy1 = max(0, p.y0 + pt - kh + 1), min(h_out, p.y1 + pt)
+        ox0, ox1 = max(0, p.x0 + pl - kw + 1), min(w_out, p.x1 + pl)
+        s, c = p.delta.shape[:2]
+        win = np.zeros((s, c, oy1 - oy0 + kh - 1, ox1 - ox0 + kw - 1), np.float32)
+        dy, dx = p.y0 - (oy0 - pt), p.x0 - (ox0 - pl)
+        win[:, :, dy:dy + p.y1 - p.y0, dx:dx + p.x1 - p.x0] = p.delta
+        cols = np.lib.stride_tricks.sliding_window_view(win, (kh, kw), axis=(2, 3))
+        out = np.tensordot(cols, w, axes=([1, 4, 5], [1, 2, 3]))  # (S, ho, wo, K)
+        return _Patch(oy0, oy1, ox0, ox1, np.ascontiguousarray(out.transpose(0, 3, 1, 2)))
+
+    out_hw: tuple[int, int] = (0, 0)
+
+    def _maxpool(self, p: _Patch, live: np.ndarray, found: dict[str, np.ndarray]) -> _Patch:
+        k = self.kernel
+        old_out = found[self.out]
+        cy0, cy1 = p.y0 // k, min(old_out.shape[2], (p.y1 - 1) // k + 1)
+        cx0, cx1 = p.x0 // k, min(old_out.shape[3], (p.x1 - 1) // k + 1)
+        window = found[self.inp][:, :, cy0 * k:cy1 * k, cx0 * k:cx1 * k][live].astype(np.float32)
+        ys, xs = p.y0 - cy0 * k, p.x0 - cx0 * k
+        ye, xe = min(p.y1 - cy0 * k, window.shape[2]), min(p.x1 - cx0 * k, window.shape[3])
+        window[:, :, ys:ye, xs:xe] += p.delta[:, :, :ye - ys, :xe - xs]
+        s, c = window.shape[:2]
+        new = window.reshape(s, c, cy1 - cy0, k, cx1 - cx0, k).max(axis=(3, 5))
+        return _Patch(cy0, cy1, cx0, cx1, new - old_out[:, :, cy0:cy1, cx0:cx1][live])
+
+
+def local_chain(model: onnx.ModelProto, tensor: str) -> list[_Step] | None:
+    """The steps from layer output ``tensor`` to a GlobalAveragePool when every node on the
+    way is a 2-D Conv (stride 1, no dilation or groups, constant weights), Relu, Clip,
+    MaxPool (kernel = stride, no padding) or a QuantizeLinear -> DequantizeLinear pair with
+    constant per-tensor parameters, each value read by one node; else None."""
+    from onnx import numpy_helper
+
+    g = model.graph
+    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in g.node:
+        for name in node.input:
+            if name:
+                readers.setdefault(name, []).append(node)
+    shapes = _shapes(model)
+    steps: list[_Step] = []
+    cur = tensor
+    while True:
+        rs = readers.get(cur, [])
+        if len(rs) != 1:
+            return None
+        node = rs[0]
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        op = node.op_type
+        if op == "GlobalAveragePool":
+            if not steps or steps[0].kind != "conv":
+                return None
+            steps.append(_Step(node, "gap", cur, node.output[0]))
+            return steps
+        if op == "Conv":
+            w = consts.get(node.input[1])
+            out_shape = shapes.get(node.output[0])
+            if (w is None or w.ndim != 4 or attrs.get("group", 1) != 1
+                    or any(v != 1 for v in attrs.get("strides", [1, 1]))
+                    or any(v != 1 for v in attrs.get("dilations", [1, 1]))
+                    or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+                    or out_shape is None):
+                return None
+            pads = tuple(attrs.get("pads", [0, 0, 0, 0]))
+            step = _Step(node, "conv", cur, node.output[0], weight=w.astype(np.float32),
+                         pads=(pads[0], pads[1], pads[2], pads[3]))
+            step.out_hw = (out_shape[0], out_shape[1])
+            steps.append(step)
+        elif op == "Relu":
+            steps.append(_Step(node, "relu", cur, node.output[0]))
+        elif op == "Clip" and len(node.input) == 3 and node.input[1] in consts \
+                and node.input[2] in consts:
+            steps.append(_Step(node, "clip", cur, node.output[0],
+                               bounds=(float(consts[node.input[1]]),
+                                       float(consts[node.input[2]]))))
+        elif op == "MaxPool":
+            k = attrs.get("kernel_shape", [])
+            if (len(k) != 2 or k[0] != k[1] or list(attrs.get("strides", [])) != list(k)
+                    or any(attrs.get("pads", [0]))
+                    or attrs.get("ceil_mode", 0) or any(v != 1 for v in
+                                                        attrs.get("dilations", [1, 1]))):
+                return None
+            steps.append(_Step(node, "maxpool", cur, node.output[0], kernel=int(k[0])))
+        elif op == "QuantizeLinear":
+            nxt = readers.get(node.output[0], [])
+            if len(nxt) != 1 or nxt[0].op_type != "DequantizeLinear" or len(node.input) < 3:
+                return None
+            scale, zp = consts.get(node.input[1]), consts.get(node.input[2])
+            if scale is None or zp is None or scale.size != 1 or zp.size != 1:
+                return None
+            info = np.iinfo(zp.dtype)
+            steps.append(_Step(node, "quantize", cur, nxt[0].output[0], scale=float(scale),
+                               zero_point=int(zp), qrange=(int(info.min), int(info.max))))
+            node = nxt[0]
+        else:
+            return None
+        cur = node.output[0]
+
+
+def _shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
+    """Spatial (H, W) of every 4-D value shape inference knows."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:
+        return {}
+    out = {}
+    for v in inferred.graph.value_info:
+        dims = v.type.tensor_type.shape.dim
+        if len(dims) == 4 and all(d.HasField("dim_value") for d in dims[2:]):
+            out[v.name] = (int(dims[2].dim_value), int(dims[3].dim_value))
+    return out
 
 
 def _flipped(fmt: ActivationFormat, values: np.ndarray, bit: int | str) -> np.ndarray:

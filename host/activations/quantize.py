@@ -251,7 +251,7 @@ def profile_formats(model: onnx.ModelProto, x: np.ndarray, layers: Sequence[Acti
     exposed as graph outputs."""
     import onnxruntime as ort
 
-    from host.executors.ort import ort_reason, session_options
+    from host.executors.ort import DISABLED_OPTIMIZERS, ort_reason, session_options
     from host.model.passes import expose_values
 
     bits = check_bits(bits)
@@ -260,7 +260,8 @@ def profile_formats(model: onnx.ModelProto, x: np.ndarray, layers: Sequence[Acti
     probe = expose_values(name_unnamed_nodes(model), [layer.tensor for layer in layers])
     try:
         session = ort.InferenceSession(probe.SerializeToString(), session_options(threads),
-                                       providers=["CPUExecutionProvider"])
+                                       providers=["CPUExecutionProvider"],
+                                       disabled_optimizers=DISABLED_OPTIMIZERS)
     except Exception as exc:  # onnxruntime's own refusal, as one line
         raise FlipLabError(f"onnxruntime refused the model: {ort_reason(exc)}") from None
     feed = session.get_inputs()[0].name
@@ -281,12 +282,28 @@ def _to_xor_opset(model: onnx.ModelProto) -> onnx.ModelProto:
         return model
     from onnx import version_converter
 
+    # a WeightSet graph lacks its weights (value_info slots): the converter needs them
+    # defined, so zeros stand in for them and the slots are restored afterwards
+    slots = weight_slots(model)
+    placeholder = copy_model(model)
+    for name, value in slots.items():
+        t = value.type.tensor_type
+        placeholder.graph.initializer.append(numpy_helper.from_array(np.zeros(
+            [d.dim_value for d in t.shape.dim], helper.tensor_dtype_to_np_dtype(t.elem_type)),
+            name))
     try:
-        return version_converter.convert_version(model, XOR_OPSET)
+        converted = version_converter.convert_version(placeholder, XOR_OPSET)
     except Exception as exc:  # the converter's refusal, as one line
         raise FlipLabError(f"activation faults need ONNX opset >= {XOR_OPSET} (BitwiseXor); "
                            f"converting the model from opset {default_opset(model)} failed: "
                            f"{' '.join(str(exc).split())[:200]}") from None
+    if slots:
+        g = converted.graph
+        kept = [t for t in g.initializer if t.name not in slots]
+        del g.initializer[:]
+        g.initializer.extend(kept)
+        g.value_info.extend(v for v in slots.values())
+    return converted
 
 
 def insert_fault_points(model: onnx.ModelProto, formats: Sequence[ActivationFormat], *,
