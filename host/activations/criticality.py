@@ -30,7 +30,7 @@ import io
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -286,6 +286,9 @@ class FlipStudy:
         found = self._probe(list(dict.fromkeys(names + list(cut.prefix_outputs))))
         values = found[fmt.tensor]
         flat = values.reshape(self.correct, -1)
+        area = int(np.prod(found[gap.input[0]].shape[2:]))
+        chain_values = {v for st in chain[:-1] for v in st.values()}
+        found.update({v: _spatial_major(found[v]) for v in chain_values})
         delta_all = (_flipped(fmt, flat, self.bit).astype(np.float64) - flat)
         base = found[pooled].reshape(self.correct, -1)
         after = next((f for f in self.formats if f.layer == gap.name), None)
@@ -326,7 +329,6 @@ class FlipStudy:
                 if len(live) == 0:
                     break
             if len(live):
-                area = int(np.prod(found[gap.input[0]].shape[2:]))
                 new = (base[live].astype(np.float64)
                        + patch.delta.sum(axis=(2, 3)) / area).astype(np.float32)
                 if after is not None:
@@ -378,6 +380,7 @@ class _Step:
     zero_point: int = 0
     qrange: tuple[int, int] = (0, 0)
     bounds: tuple[float, float] = (0.0, 0.0)
+    _taps: dict = field(default_factory=dict)
 
     def values(self) -> list[str]:
         return [self.inp, self.out] if self.kind != "conv" else []
@@ -387,53 +390,96 @@ class _Step:
             return self._conv(p)
         if self.kind == "maxpool":
             return self._maxpool(p, live, found)
-        old_in = found[self.inp][:, :, p.y0:p.y1, p.x0:p.x1][live].astype(np.float64)
-        old_out = found[self.out][:, :, p.y0:p.y1, p.x0:p.x1][live]
+        old_in = _region(found[self.inp], p.y0, p.y1, p.x0, p.x1, live)
+        old_out = _region(found[self.out], p.y0, p.y1, p.x0, p.x1, live)
         new = self._elementwise(old_in + p.delta)
         return _Patch(p.y0, p.y1, p.x0, p.x1, new - old_out)
 
     def _elementwise(self, x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float32, copy=False)
         if self.kind == "relu":
-            return np.maximum(x.astype(np.float32), 0)
+            return np.maximum(x, np.float32(0))
         if self.kind == "clip":
-            return np.clip(x.astype(np.float32), *self.bounds)
-        q = np.clip(np.rint(x.astype(np.float32) / np.float32(self.scale)) + self.zero_point,
-                    *self.qrange)
-        return ((q - self.zero_point) * np.float32(self.scale)).astype(np.float32)
+            return np.clip(x, np.float32(self.bounds[0]), np.float32(self.bounds[1]))
+        q = np.rint(x / np.float32(self.scale))
+        q = np.clip(q + np.float32(self.zero_point), *self.qrange)
+        return (q - np.float32(self.zero_point)) * np.float32(self.scale)
 
     def _conv(self, p: _Patch) -> _Patch:
+        """Δout = Δin (S, C' h w) @ M (C' h w, K oh ow): M holds the kernel taps linking each
+        input position of the patch to each output position it reaches."""
         w = self.weight
         assert w is not None
-        if p.channels is not None:
-            w = w[:, p.channels]
-        k_out, _, kh, kw = w.shape
-        pt, pl, pb, pr = self.pads
-        h_out = self.out_hw[0]
-        w_out = self.out_hw[1]
+        kh, kw = w.shape[2:]
+        pt, pl = self.pads[0], self.pads[1]
+        h_out, w_out = self.out_hw
         oy0, oy1 = max(0, p.y0 + pt - kh + 1), min(h_out, p.y1 + pt)
         ox0, ox1 = max(0, p.x0 + pl - kw + 1), min(w_out, p.x1 + pl)
-        s, c = p.delta.shape[:2]
-        win = np.zeros((s, c, oy1 - oy0 + kh - 1, ox1 - ox0 + kw - 1), np.float32)
-        dy, dx = p.y0 - (oy0 - pt), p.x0 - (ox0 - pl)
-        win[:, :, dy:dy + p.y1 - p.y0, dx:dx + p.x1 - p.x0] = p.delta
-        cols = np.lib.stride_tricks.sliding_window_view(win, (kh, kw), axis=(2, 3))
-        out = np.tensordot(cols, w, axes=([1, 4, 5], [1, 2, 3]))  # (S, ho, wo, K)
-        return _Patch(oy0, oy1, ox0, ox1, np.ascontiguousarray(out.transpose(0, 3, 1, 2)))
+        delta = p.delta
+        channels = p.channels
+        if channels is None:  # only the input channels the flip reached
+            reached = np.flatnonzero(np.any(delta != 0, axis=(0, 2, 3)))
+            if len(reached) < delta.shape[1]:
+                channels, delta = reached, delta[:, reached]
+        key = (p.y1 - p.y0, p.x1 - p.x0, oy1 - oy0, ox1 - ox0, p.y0 - oy0, p.x0 - ox0)
+        if key not in self._taps:
+            self._taps[key] = self._tap_matrix(*key)
+        m = self._taps[key]  # (C, h*w, K*oh*ow)
+        if channels is not None:
+            m = m[channels]
+        s = len(delta)
+        out = delta.reshape(s, -1).astype(np.float32) @ m.reshape(-1, m.shape[2])
+        return _Patch(oy0, oy1, ox0, ox1, out.reshape(s, w.shape[0], oy1 - oy0, ox1 - ox0))
+
+    def _tap_matrix(self, h: int, wd: int, oh: int, ow: int, dy: int, dx: int) -> np.ndarray:
+        w = self.weight
+        assert w is not None
+        k, c, kh, kw = w.shape
+        pt, pl = self.pads[0], self.pads[1]
+        m = np.zeros((c, h, wd, k, oh, ow), np.float32)
+        for iy in range(h):
+            for oy in range(oh):
+                u = iy + dy - oy + pt  # input row (patch) -> kernel row for output row oy
+                if not 0 <= u < kh:
+                    continue
+                for ix in range(wd):
+                    for ox in range(ow):
+                        v = ix + dx - ox + pl
+                        if 0 <= v < kw:
+                            m[:, iy, ix, :, oy, ox] = w[:, :, u, v].T
+        return m.reshape(c, h * wd, k * oh * ow)
 
     out_hw: tuple[int, int] = (0, 0)
 
     def _maxpool(self, p: _Patch, live: np.ndarray, found: dict[str, np.ndarray]) -> _Patch:
         k = self.kernel
-        old_out = found[self.out]
-        cy0, cy1 = p.y0 // k, min(old_out.shape[2], (p.y1 - 1) // k + 1)
-        cx0, cx1 = p.x0 // k, min(old_out.shape[3], (p.x1 - 1) // k + 1)
-        window = found[self.inp][:, :, cy0 * k:cy1 * k, cx0 * k:cx1 * k][live].astype(np.float32)
+        old_out = found[self.out]  # spatial-major: (H, W, S, C)
+        cy0, cy1 = p.y0 // k, min(old_out.shape[0], (p.y1 - 1) // k + 1)
+        cx0, cx1 = p.x0 // k, min(old_out.shape[1], (p.x1 - 1) // k + 1)
+        window = _region(found[self.inp], cy0 * k, cy1 * k, cx0 * k, cx1 * k,
+                         live).astype(np.float32)
         ys, xs = p.y0 - cy0 * k, p.x0 - cx0 * k
         ye, xe = min(p.y1 - cy0 * k, window.shape[2]), min(p.x1 - cx0 * k, window.shape[3])
         window[:, :, ys:ye, xs:xe] += p.delta[:, :, :ye - ys, :xe - xs]
         s, c = window.shape[:2]
         new = window.reshape(s, c, cy1 - cy0, k, cx1 - cx0, k).max(axis=(3, 5))
-        return _Patch(cy0, cy1, cx0, cx1, new - old_out[:, :, cy0:cy1, cx0:cx1][live])
+        return _Patch(cy0, cy1, cx0, cx1, new - _region(old_out, cy0, cy1, cx0, cx1, live))
+
+
+def _spatial_major(values: np.ndarray) -> np.ndarray:
+    """(S, C, H, W) as (H, W, S, C): a patch's rows are then contiguous blocks (reading them
+    from the sample-major layout gathers one short run per sample and channel)."""
+    return np.ascontiguousarray(values.transpose(2, 3, 0, 1))
+
+
+def _region(values: np.ndarray, y0: int, y1: int, x0: int, x1: int,
+            live: np.ndarray) -> np.ndarray:
+    """Rows [y0, y1) x columns [x0, x1) of a spatial-major value for samples ``live``, as
+    (S_live, C, h, w)."""
+    block = values[y0:y1, x0:x1]
+    if len(live) != block.shape[2]:
+        block = block[:, :, live]
+    return block.transpose(2, 3, 0, 1)
 
 
 def local_chain(model: onnx.ModelProto, tensor: str) -> list[_Step] | None:
