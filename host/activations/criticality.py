@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -126,8 +127,9 @@ class FlipStudy:
 
     def __init__(self, model: onnx.ModelProto, x: np.ndarray, y: np.ndarray,
                  formats: list[ActivationFormat], *, bit: int | str = "msb",
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, progress: bool = False) -> None:
         self.formats, self.bit, self.threads = formats, bit, threads
+        self.progress = progress
         self.quantised = insert_fault_points(model, formats, masks=False)
         g = self.quantised.graph
         self.input_name = g.input[0].name
@@ -151,6 +153,13 @@ class FlipStudy:
         probe = expose_values(self.quantised, names)
         out = _session(probe, self.threads).run(names, {self.input_name: self.x})
         return dict(zip(names, out))
+
+    def _neurons(self, fmt: ActivationFormat, n: int):
+        """range(n), with a progress bar (neurons of this layer) when asked for."""
+        from tqdm import tqdm
+
+        return tqdm(range(n), desc=fmt.layer, unit="neuron", leave=False,
+                    disable=not self.progress, dynamic_ncols=True, mininterval=1.0)
 
     def _gap_reader(self, tensor: str) -> onnx.NodeProto | None:
         readers = [n for n in self.quantised.graph.node if tensor in n.input]
@@ -196,8 +205,8 @@ class FlipStudy:
             js = np.arange(start, min(start + per, n))
             rows = np.tile(values, (len(js), 1))
             idx = np.arange(len(js)) * self.correct
-            for k, j in enumerate(js):
-                rows[idx[k]:idx[k] + self.correct, j] = flipped[:, j]
+            for k, col in enumerate(js):
+                rows[idx[k]:idx[k] + self.correct, col] = flipped[:, col]
             feeds = {fmt.tensor: rows.reshape(len(rows), *fmt.shape)}
             feeds.update({b: np.tile(v, (len(js),) + (1,) * (v.ndim - 1))
                           for b, v in others.items()})
@@ -228,7 +237,9 @@ class FlipStudy:
         session = _session(cut.suffix, self.threads)
         failures = np.zeros(n, np.int64)
         skipped = 0
-        pending_rows, pending_j, pending_s = [], [], []
+        pending_rows: list[np.ndarray] = []
+        pending_j: list[np.ndarray] = []
+        pending_s: list[np.ndarray] = []
 
         def flush() -> None:
             if not pending_rows:
@@ -245,7 +256,7 @@ class FlipStudy:
             pending_s.clear()
 
         queued = 0
-        for j in range(n):
+        for j in self._neurons(fmt, n):
             c = j // area
             new = (base2[:, c].astype(np.float64) + delta[:, j] / area).astype(np.float32)
             live = np.arange(self.correct)
@@ -316,7 +327,7 @@ class FlipStudy:
             batch_s.clear()
 
         shape = fmt.shape
-        for j in range(n):
+        for j in self._neurons(fmt, n):
             c, y, x = np.unravel_index(j, shape)
             live = np.arange(self.correct)
             patch = _Patch(int(y), int(y) + 1, int(x), int(x) + 1,
@@ -562,7 +573,7 @@ def _shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
         inferred = onnx.shape_inference.infer_shapes(model)
     except Exception:
         return {}
-    out = {}
+    out: dict[str, tuple[int, ...]] = {}
     for v in inferred.graph.value_info:
         dims = v.type.tensor_type.shape.dim
         if len(dims) == 4 and all(d.HasField("dim_value") for d in dims[2:]):
@@ -672,7 +683,8 @@ def run_criticality(model: str | Path, out: str | Path, settings: CriticalitySet
             tables.append(pd.read_csv(file, dtype={"position": str}))
             continue
         if study is None:
-            study = FlipStudy(onnx_model, x, y, formats, bit=s.bit, threads=s.threads)
+            study = FlipStudy(onnx_model, x, y, formats, bit=s.bit, threads=s.threads,
+                              progress=progress)
         bar.set_postfix_str(fmt.layer)
         result = study.layer(fmt, s.neurons)
         table = result.table()
@@ -705,7 +717,7 @@ def write_report(out: Path, tables: list, formats: list[ActivationFormat],
     worst[["layer", "neuron", "position", "failures", "failure_rate"]].to_csv(buffer,
                                                                               index=False)
     write_atomic(out / "worst.csv", buffer.getvalue().encode())
-    layers = []
+    layers: list[dict[str, Any]] = []
     for fmt, t in zip(formats, tables):
         layers.append({"layer": fmt.layer, "tensor": fmt.tensor, "shape": list(fmt.shape),
                        "format": {"bits": fmt.format.bits, "frac": fmt.format.frac,
@@ -723,7 +735,7 @@ def write_report(out: Path, tables: list, formats: list[ActivationFormat],
     plots.mkdir(exist_ok=True)
     fig = Figure(figsize=(7, 4))
     ax = fig.add_subplot()
-    bins = np.linspace(0, max(0.05, float(allrows.failure_rate.max())), 41)
+    bins = np.linspace(0, max(0.05, float(allrows.failure_rate.max())), 41).tolist()
     for fmt, t in zip(formats, tables):
         ax.hist(t.failure_rate, bins=bins, histtype="step", label=fmt.layer)
     ax.set_yscale("log")
