@@ -7,18 +7,19 @@ neuron is flipped in every sample (the paper's single-flip study). Every neuron 
 layer is tried, without per-sample Python loops:
 
 1. The quantised graph (:func:`host.activations.quantize.insert_fault_points`, no masks) runs
-   once on the samples; the layer's output (and whatever else the rest of the graph reads) is
-   kept: the *prefix* is computed once.
-2. The graph is cut at the layer output (:func:`host.campaign.split.split_at_value`); for a
-   batch of neurons, each correct sample's output with that one neuron flipped is a row, and
-   the rows go through the *suffix* only, many neurons per onnxruntime run.
-3. Closed form where the tail is linear: when a layer output is read by a global average pool
+   once on the samples; the values the later steps read are kept (the prefix, once).
+2. Closed form where the tail is linear: when a layer output is read by a global average pool
    alone, flipping neuron (c, position) by δ moves the pool's output c by δ / (H·W) and nothing
-   else, so the rows start after the pool: 64 numbers instead of 64 × 14 × 14 for the paper's
-   MNIST network. When the layer output is the model output, the flipped logits are scored
-   directly.
-4. Skipped: a (sample, neuron) pair whose change the next layer's quantiser absorbs (the
-   pooled value rounds to the same code with and without the flip) cannot fail.
+   else; the rows (one per correct sample) start after the pool and go through the rest of the
+   graph (:func:`host.campaign.split.split_at_value`), many neurons per onnxruntime run. Flipped
+   logits are scored directly.
+3. Local patch where the layer output reaches a global average pool through 2-D convolutions,
+   ReLU, Clip, max-pool and quantisers (:func:`local_chain`): the change is carried as a patch
+   (the region it can reach, new minus old values there) for all samples at once; the next
+   convolution is one matrix product over the input channels the change reached.
+4. Skipped: samples whose patch becomes all zero (a ReLU or max-pool masks the change, a
+   quantiser rounds it away) and pairs whose pooled value keeps its code cannot fail.
+5. Otherwise the graph is cut at the layer output and each flipped sample goes through the rest.
 
 Results are written per layer as they come (``layers/NN_<layer>.csv``, atomic; a re-run skips
 finished layers), then ``report.md``, ``worst.csv``, ``summary.json`` and histograms.
