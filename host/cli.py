@@ -371,7 +371,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         scopes=(args.scope or []) + ([f"tensors:{','.join(args.tensors)}"] if args.tensors
                                       else []) or None, granularity=args.range, overrides=args.override,
         data=DataSpec(args.data, args.normalize, args.samples), seed=args.seed,
-        backend=args.backend)
+        backend=args.backend, target=args.target, act_bits=args.act_bits,
+        act_signed=not args.act_unsigned, act_layers=args.act_layers)
     from host.campaign.models import split_models
 
     models = split_models(args.model)
@@ -555,6 +556,30 @@ def cmd_train_bnn(args: argparse.Namespace) -> None:
           f"wrote {args.output}: {args.arch}, {len(summary['history'])} epochs, loss "
           f"{last['loss']:.4f}, train accuracy {last['train_accuracy']:.4f} (checkpoint "
           f"{checkpoint})")
+
+
+def cmd_criticality(args: argparse.Namespace) -> None:
+    from host.activations.criticality import CriticalitySettings, run_criticality
+    from host.data import DataSpec
+
+    bit = "msb" if args.bit.strip().lower() == "msb" else _int_bit(args.bit)
+    summary = run_criticality(args.model, args.out, CriticalitySettings(
+        DataSpec(args.data, args.normalize, args.samples), layers=args.layers,
+        bits=args.act_bits, signed=not args.unsigned, bit=bit, neurons=args.neurons),
+        progress=not args.json)
+    rows = [(r["layer"], "x".join(map(str, r["shape"])), r["neurons"],
+             f"{r['mean_failure_rate']:.4f}", f"{r['max_failure_rate']:.4f}", r["method"])
+            for r in summary["layers"]]
+    _emit(args, {**summary, "out": str(args.out)},
+          tabulate(rows, headers=["layer", "shape", "neurons", "mean failure", "max failure",
+                                  "method"]) + f"\nreport: {Path(args.out) / 'report.md'}")
+
+
+def _int_bit(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise FlipLabError(f"--bit {text!r} is neither an integer nor 'msb'") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -755,6 +780,16 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the units on a Dask distributed scheduler (tcp://host:8786)")
     w.add_argument("--out", required=True, type=Path, help="campaign folder (resumed if same)")
+    # activation faults (seed 002, docs/activation-faults.md)
+    w.add_argument("--target", default="weights", choices=("weights", "activations", "both"),
+                   help="what the errors hit: stored weights (default), every stored bit of the "
+                        "layer outputs (activations), or both at the same rate")
+    w.add_argument("--act-bits", type=int, default=8, dest="act_bits",
+                   help="activations: stored bits per value, 2..8 (default 8)")
+    w.add_argument("--act-unsigned", action="store_true", dest="act_unsigned",
+                   help="activations: unsigned codes (default: two's complement)")
+    w.add_argument("--act-layers", default="all", dest="act_layers",
+                   help="activations: all (default) or a comma list of layer outputs")
     _add_backend(w)
     w.set_defaults(func=cmd_sweep)
 
@@ -889,7 +924,27 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("-o", "--output", required=True, help="ONNX file to write")
     rs.set_defaults(func=cmd_rescale)
 
-    for sp in (e, i, v, s, d, ch, pl, m, w, rp, rb, c, tl, tb, rl, rs):
+    cr = sub.add_parser("criticality", help="failure rate of one activation bit flip, per "
+                                            "neuron (seed 002, Fig. 3/4)")
+    cr.add_argument("model", help="ONNX model file, or the name of a bundled model")
+    cr.add_argument("--data", default="digits", help="dataset (as host eval --data); its "
+                                                     "samples also calibrate the ranges")
+    cr.add_argument("--normalize", default="unit", help="input normalisation (as host eval)")
+    cr.add_argument("--samples", type=_positive, help="use only the first N samples")
+    cr.add_argument("--layers", default="all",
+                    help="all (default) or a comma list of layer outputs (layer names)")
+    cr.add_argument("--act-bits", type=int, default=8, dest="act_bits",
+                    help="stored bits per activation, 2..8 (default 8)")
+    cr.add_argument("--unsigned", action="store_true",
+                    help="unsigned activation codes (default: two's complement)")
+    cr.add_argument("--bit", default="msb", help="the flipped bit: msb (default) or 0..bits-1")
+    cr.add_argument("--neurons", type=_positive,
+                    help="only the first N neurons of each layer (default: all)")
+    cr.add_argument("--out", type=Path, default=Path("runs/crit"),
+                    help="folder for the per-layer results and the report (resumed if same)")
+    cr.set_defaults(func=cmd_criticality)
+
+    for sp in (e, i, v, s, d, ch, pl, m, w, rp, rb, c, tl, tb, rl, rs, cr):
         sp.add_argument("--json", action="store_true", help="print the result as JSON")
 
     from host.board.cli import register as register_board

@@ -24,6 +24,8 @@ from host.image import Image
 
 #: scope of every stored weight bit (the paper's whole-model experiment)
 MODEL_SCOPE = "model"
+#: what a campaign corrupts: stored weights (default), layer outputs (seed 002), or both
+TARGETS = ("weights", "activations", "both")
 
 
 @dataclass(frozen=True, order=True)
@@ -59,6 +61,10 @@ class CampaignSpec:
         samples: number of samples (the first N of the split); None = all.
         seed: campaign seed, an integer ≥ 0.
         backend: the executor that runs every variant (host.executors).
+        target: ``weights``, ``activations`` (every stored bit of every layer output,
+            host.activations) or ``both`` (weights and activations at the same rate).
+        act_bits / act_signed / act_layers: the activations' width (2..8), two's complement
+            or unsigned codes, and which layer outputs (``all`` or a comma list).
     """
 
     model: str
@@ -75,6 +81,10 @@ class CampaignSpec:
     samples: int | None = None
     seed: int = 0
     backend: str = DEFAULT_BACKEND
+    target: str = "weights"
+    act_bits: int = 8
+    act_signed: bool = True
+    act_layers: str = "all"
 
     @property
     def dataset(self) -> DataSpec:
@@ -94,7 +104,9 @@ class CampaignSpec:
         return {"codecs": list(self.codecs), "channel": self.channel, "rates": list(self.rates),
                 "trials": self.trials, "scopes": list(self.scopes),
                 "range": self.granularity, "overrides": [list(o) for o in self.overrides],
-                "normalize": self.normalize, "samples": self.samples, "backend": self.backend}
+                "normalize": self.normalize, "samples": self.samples, "backend": self.backend,
+                "target": self.target, "act_bits": self.act_bits, "act_signed": self.act_signed,
+                "act_layers": self.act_layers}
 
     def to_json(self) -> dict:
         d = asdict(self)

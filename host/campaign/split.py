@@ -163,3 +163,50 @@ def split_at_weights(model: onnx.ModelProto, corrupted: Iterable[str], *,
         prefix_weights=tuple(n for n in slots if n in prefix_used),
         suffix_weights=tuple(n for n in slots if n in suffix_used),
         prefix_outputs=tuple(prefix_outputs))
+
+
+def split_at_value(model: onnx.ModelProto, value: str, *, input_name: str,
+                   output_name: str) -> GraphSplit:
+    """Cut a complete ``model`` (weights as initializers) at the activation ``value``: the
+    prefix computes ``value`` (and whatever else the suffix reads), the suffix takes
+    ``value`` as its first boundary input (host.activations.criticality: a flipped
+    activation goes in there).
+
+    Raises:
+        FlipLabError: ``value`` is the model input, not written by a node, or the output does
+            not depend on it.
+    """
+    from host.errors import FlipLabError
+
+    g = model.graph
+    if value == input_name or not any(value in n.output for n in g.node):
+        raise FlipLabError(f"{value!r} is not an activation of the model")
+    tainted = {value}
+    affected: list[onnx.NodeProto] = []
+    for node in g.node:
+        if any(i in tainted for i in node.input if i):
+            affected.append(node)
+            tainted.update(o for o in node.output if o)
+    if output_name not in tainted:
+        raise FlipLabError(f"the model output does not depend on {value!r}")
+    initializers = {t.name for t in g.initializer}
+    boundary = [value]
+    for node in affected:
+        for name in node.input:
+            if name and name not in tainted and name not in initializers \
+                    and name not in boundary:
+                boundary.append(name)
+    types = _types(model)
+    suffix = _sub_model(model, affected, [_value_info(b, types) for b in boundary],
+                        [_value_info(output_name, types)], {}, f"{g.name}_suffix")
+    prefix_outputs = [b for b in boundary if b != input_name]
+    needed, nodes = set(prefix_outputs), []
+    for node in reversed(list(g.node)):
+        if any(o in needed for o in node.output):
+            nodes.append(node)
+            needed.update(i for i in node.input if i)
+    nodes.reverse()
+    prefix = _sub_model(model, nodes, [v for v in g.input if v.name == input_name],
+                        [_value_info(b, types) for b in prefix_outputs], {}, f"{g.name}_prefix")
+    return GraphSplit(prefix=prefix, suffix=suffix, boundary=tuple(boundary),
+                      prefix_weights=(), suffix_weights=(), prefix_outputs=tuple(prefix_outputs))

@@ -27,11 +27,14 @@ CAMPAIGN = "campaign.json"
 LOCK = ".sweep.lock"
 ROW_KEYS = ("model", "model_sha256", "codec", "bits_per_weight", "channel", "rate", "trial",
             "scope", "seed", "samples", "correct", "accuracy", "failures", "flips", "nulled",
-            "corrected", "elapsed_s")
+            "corrected", "elapsed_s", "target", "act_flips")
+#: the rows written before activation faults (issue 12): read as target "weights", 0 act_flips
+LEGACY_ROW_KEYS = ROW_KEYS[:-2]
 #: the parts of campaign.json that must match for a folder to be resumed
 IDENTITY = ("model_sha256", "grid", "data", "seed")
 #: grid keys added after the first release, and their value in folders written before them
-GRID_DEFAULTS = {"backend": "onnxruntime"}
+GRID_DEFAULTS = {"backend": "onnxruntime", "target": "weights", "act_bits": 8,
+                 "act_signed": True, "act_layers": "all"}
 
 # why a line of results.jsonl is not a row
 TORN = "torn last line"          # the last line is not complete JSON: an interrupted write
@@ -142,6 +145,10 @@ def read_results(path: Path, *, required: Sequence[str] = ROW_KEYS,
             found.damaged.append(DamagedLine(number, TORN if last else INVALID))
             continue
         missing = () if not isinstance(row, dict) else tuple(k for k in required if k not in row)
+        if isinstance(row, dict) and missing and required == ROW_KEYS \
+                and tuple(row) == LEGACY_ROW_KEYS:
+            row = {**row, "target": "weights", "act_flips": 0}
+            missing = ()
         if not isinstance(row, dict) or missing or (exact and tuple(row) != required):
             if last and tail:  # an unterminated last line that is not a row: torn
                 found.damaged.append(DamagedLine(number, TORN))

@@ -17,7 +17,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from host.campaign.grid import CampaignSpec, Unit, check_codecs, parse_rates, parse_scopes, sweep_channel_spec
+from host.campaign.grid import (
+    TARGETS,
+    CampaignSpec,
+    Unit,
+    check_codecs,
+    parse_rates,
+    parse_scopes,
+    sweep_channel_spec,
+)
 from host.campaign.store import RESULTS, DamagedLine, ResultWriter, RunLock, open_run, prepare_folder
 from host.campaign.worker import CampaignJob, model_identity, run_unit, store
 from host.data import DataSpec, check_labels
@@ -78,6 +86,8 @@ class SweepSettings:
         seed: campaign seed, >= 0.
         backend: the executor (host.executors); ``reference`` and ``rtl`` store the
             accelerator's layer program with each image.
+        target: ``weights`` (default), ``activations`` or ``both`` (docs/activation-faults.md).
+        act_bits, act_signed, act_layers: the activations' format and which layer outputs.
     """
 
     codecs: str | Sequence[str]
@@ -90,6 +100,32 @@ class SweepSettings:
     data: DataSpec = field(default_factory=DataSpec)
     seed: int = 0
     backend: str = DEFAULT_BACKEND
+    target: str = "weights"
+    act_bits: int = 8
+    act_signed: bool = True
+    act_layers: str = "all"
+
+
+def _check_target(s: SweepSettings, channel_spec: str, path: Path) -> None:
+    """Activation faults (seed 002): BSC on the onnxruntime graph, layer outputs that exist."""
+    if s.target not in TARGETS:
+        raise FlipLabError(f"unknown target {s.target!r}; choose {', '.join(TARGETS)}")
+    if s.target == "weights":
+        return
+    from host.activations.quantize import check_bits, select_layers
+    from host.model.reading import read_onnx
+
+    check_bits(s.act_bits)
+    if channel_spec != "bsc":
+        raise FlipLabError(f"--target {s.target}: activation faults take --channel bsc only "
+                           f"(got {channel_spec!r})")
+    if s.backend != DEFAULT_BACKEND:
+        raise FlipLabError(f"--target {s.target} runs on the onnxruntime backend only "
+                           f"(the fault points are ONNX nodes)")
+    if s.target == "activations" and s.scopes and [x.strip() for x in s.scopes] != ["model"]:
+        raise FlipLabError("--target activations corrupts no weights, so it takes no --scope "
+                           "or --tensors (they select weights; use --target both)")
+    select_layers(read_onnx(path), s.act_layers)
 
 
 def make_spec(model: str | Path, settings: SweepSettings) -> CampaignSpec:
@@ -109,6 +145,7 @@ def make_spec(model: str | Path, settings: SweepSettings) -> CampaignSpec:
                   for o in s.overrides)
     CodecPlan(codec_specs[0], pairs, s.granularity)  # validates range and override codecs
     path = resolve_model(model)
+    _check_target(s, channel_spec, path)
     ws = load_model(path)
     layers = list(dict.fromkeys(t.layer for t in ws.tensors))
     spec = CampaignSpec(
@@ -118,7 +155,8 @@ def make_spec(model: str | Path, settings: SweepSettings) -> CampaignSpec:
         data=s.data.data, normalize=choose_normalize(s.data.normalize, recorded_normalize(path),
                                                       ws.input_dtype),
         samples=s.data.samples, seed=int(seed),
-        backend=s.backend)
+        backend=s.backend, target=s.target, act_bits=int(s.act_bits), act_signed=bool(s.act_signed),
+        act_layers=s.act_layers)
     for codec in codec_specs:  # every codec must store this model (and overrides must match)
         store(ws, spec, codec)
     return spec

@@ -44,6 +44,8 @@ from host.model import WeightSet, load_model
 BATCH = 8192
 #: default memory budget of the prefix-activation cache, per process (bytes)
 PREFIX_CACHE_BYTES = 512 << 20
+#: memory budget of one batch's activation masks (bytes)
+ACT_MASK_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,29 @@ class CampaignContext:
         self._prefix_cache: dict[tuple[str, str, int], list[np.ndarray]] = {}
         self._prefix_bytes = 0
         self._lock = threading.Lock()
+        self._activations: tuple[list, OnnxExecutor] | None = None
+
+    # -- activation faults (host.activations) ---------------------------------------------
+    def activations(self) -> tuple[list, OnnxExecutor]:
+        """The fault points (ranges profiled on the campaign's samples with the original
+        weights) and an executor of the graph with a mask input at each of them."""
+        from host.activations.quantize import insert_fault_points, profile_formats, select_layers
+        from host.model import with_weights_as_initializers
+
+        with self._lock:
+            if self._activations is None:
+                ws, spec = self.ws, self.spec
+                full = with_weights_as_initializers(ws.graph, {t.name: t.values
+                                                               for t in ws.tensors})
+                formats = profile_formats(full, self.x, select_layers(full, spec.act_layers),
+                                          bits=spec.act_bits, signed=spec.act_signed,
+                                          threads=self.job.threads)
+                specs = {t.name: (tuple(t.values.shape), t.values.dtype) for t in ws.tensors}
+                executor = OnnxExecutor(insert_fault_points(ws.graph, formats), specs,
+                                        input_name=ws.input_name, output_name=ws.output_name,
+                                        threads=self.job.threads)
+                self._activations = (formats, executor)
+            return self._activations
 
     # -- per codec ------------------------------------------------------------------------
     def stored(self, codec: str) -> StoredModel:
@@ -242,6 +267,7 @@ class _Scored:
     flips: int
     seconds: float
     evaluation: Evaluation
+    act_flips: int = 0  # activation bits flipped (target activations or both)
 
 
 def _run_whole(ctx: CampaignContext, unit: Unit) -> Iterator[_Scored]:
@@ -275,16 +301,74 @@ def _run_suffix(ctx: CampaignContext, unit: Unit, cut: GraphSplit, prefix: OnnxE
         yield scored
 
 
+def _clean_variants(ctx: CampaignContext, unit: Unit) -> Iterator[_Variant]:
+    """The variants of an activations-only unit: the stored weights, clean, at every rate."""
+    clean = ctx.stored(unit.codec).clean
+    if unit.trial == 0:
+        yield _Variant(0.0, clean, 0)
+    for rate in ctx.spec.rates:
+        yield _Variant(rate, clean, 0)
+
+
+def _run_activations(ctx: CampaignContext, unit: Unit) -> Iterator[_Scored]:
+    """Activation faults (with weight faults for target ``both``): per batch of samples, each
+    rate's masks (host.activations.faults) go with that rate's weights through one graph."""
+    from host.activations.faults import ActivationErrors, zero_masks
+
+    formats, executor = ctx.activations()
+    spec = ctx.spec
+    variants = list(_variants(ctx, unit) if spec.target == "both" else _clean_variants(ctx, unit))
+    sessions: list = []
+    for v in variants:
+        t0 = time.perf_counter()
+        same = sessions and spec.target != "both"
+        sessions.append(sessions[0] if same else executor.session(v.decoded.weights))
+        v.seconds += time.perf_counter() - t0
+    errors = ActivationErrors(formats, seed=spec.seed, trial=unit.trial,
+                              rate_max=spec.rates[-1])
+    per_sample = sum(f.neurons for f in formats)
+    batch = executor.batch or max(1, min(BATCH, ACT_MASK_BYTES // max(1, per_sample)))
+    logits: list[list[np.ndarray]] = [[] for _ in variants]
+    act_flips = [0] * len(variants)
+    n = len(ctx.x)
+    for start in range(0, n, batch):
+        stop = min(start + batch, n)
+        xb = ctx.x[start:stop]
+        pad = batch - len(xb) if executor.batch else 0
+        if pad:
+            xb = np.concatenate([xb, np.repeat(xb[-1:], pad, 0)])
+        for k, (v, session) in enumerate(zip(variants, sessions)):
+            t0 = time.perf_counter()
+            if v.rate > 0:
+                masks, flips = errors.masks(start, stop, v.rate)
+                act_flips[k] += flips
+            else:
+                masks = zero_masks(formats, stop - start)
+            if pad:
+                masks = {name: np.concatenate([m, np.zeros((pad, *m.shape[1:]), m.dtype)])
+                         for name, m in masks.items()}
+            out = session.run([ctx.ws.output_name], {ctx.ws.input_name: xb, **masks})[0]
+            logits[k].append(out[:stop - start])
+            v.seconds += time.perf_counter() - t0
+    for k, v in enumerate(variants):
+        scores = np.concatenate(logits[k]) if logits[k] else np.zeros((0, 0), np.float32)
+        ev = Evaluation.of(scores, ctx.y, v.decoded, flips=v.flips, backend=spec.backend)
+        yield _Scored(v.rate, v.flips, v.seconds, ev, act_flips[k])
+
+
 def run_unit(job: CampaignJob, unit: Unit) -> list[dict]:
     """The result rows of one unit (clean row first for trial 0, then one per rate)."""
     ctx = context_for(job)
     spec = ctx.spec
     stored = ctx.stored(unit.codec)
     cut = None
-    if job.reuse_prefix and spec.backend == DEFAULT and unit.scope.startswith("layer:"):
-        cut, prefix, suffix = ctx.split(unit.scope, scope_tensors(stored.image, unit.scope))
-    results = (_run_suffix(ctx, unit, cut, prefix, suffix) if cut is not None and suffix
-               else _run_whole(ctx, unit))
+    if spec.target != "weights":
+        results: Iterator[_Scored] = _run_activations(ctx, unit)
+    else:
+        if job.reuse_prefix and spec.backend == DEFAULT and unit.scope.startswith("layer:"):
+            cut, prefix, suffix = ctx.split(unit.scope, scope_tensors(stored.image, unit.scope))
+        results = (_run_suffix(ctx, unit, cut, prefix, suffix) if cut is not None and suffix
+                   else _run_whole(ctx, unit))
     bpw = bits_per_weight(stored.image)
     rows = []
     for scored in results:
@@ -296,5 +380,6 @@ def run_unit(job: CampaignJob, unit: Unit) -> list[dict]:
             "seed": spec.seed, "samples": ev.samples, "correct": ev.correct,
             "accuracy": ev.accuracy, "failures": ev.failures(ctx.reference_correct),
             "flips": int(scored.flips), "nulled": ev.total_nulled, "corrected": int(ev.corrected),
-            "elapsed_s": round(scored.seconds, 6)})
+            "elapsed_s": round(scored.seconds, 6), "target": spec.target,
+            "act_flips": int(scored.act_flips)})
     return rows

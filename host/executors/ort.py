@@ -30,6 +30,11 @@ from host.executors.base import Executor, Outputs
 from host.image import Image, graph_of
 
 STRATEGIES = ("session", "inputs")
+#: graph optimisers that change what a graph computes: onnxruntime's WeightBiasQuantization
+#: (basic level, onnxruntime >= 1.20) quantises the float weights of a node between a
+#: DequantizeLinear and a QuantizeLinear to int8, which the activation fault points
+#: (host.activations) would otherwise trigger on every layer (docs/activation-faults.md)
+DISABLED_OPTIMIZERS = ["WeightBiasQuantization"]
 _PLACEHOLDER_LOCATION = "fliplab-image-payload"
 _shared_arena = False
 
@@ -107,7 +112,8 @@ class OnnxExecutor(Executor):
             else:
                 self._model = _with_weight_inputs(graph, specs)
                 self._session = ort.InferenceSession(
-                    self._model, session_options(threads), providers=["CPUExecutionProvider"])
+                    self._model, session_options(threads), providers=["CPUExecutionProvider"],
+                    disabled_optimizers=DISABLED_OPTIMIZERS)
         except (ort.capi.onnxruntime_pybind11_state.Fail,
                 ort.capi.onnxruntime_pybind11_state.InvalidGraph,
                 ort.capi.onnxruntime_pybind11_state.InvalidArgument) as exc:
@@ -131,7 +137,8 @@ class OnnxExecutor(Executor):
         values = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(weights[n]))
                   for n in self._names]
         so.add_external_initializers(self._names, values)
-        return ort.InferenceSession(self._model, so, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(self._model, so, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=DISABLED_OPTIMIZERS)
 
     def logits(self, weights: dict[str, np.ndarray], x: np.ndarray,
                batch_size: int = 8192) -> np.ndarray:

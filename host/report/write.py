@@ -88,6 +88,19 @@ def write_report(run_dir: str | Path | Run, *, baseline: str | None = None,
     return path
 
 
+def _target_line(campaign: dict) -> str:
+    """What the errors hit: the stored weights, or the layer outputs (docs/activation-faults.md)."""
+    target = grid_value(campaign, "target") or "weights"
+    if target == "weights":
+        return "- target: stored weights"
+    bits = grid_value(campaign, "act_bits") or 8
+    kind = "signed" if grid_value(campaign, "act_signed") in (None, True) else "unsigned"
+    layers = grid_value(campaign, "act_layers") or "all"
+    what = "activations" if target == "activations" else "stored weights and activations"
+    return (f"- target: {what} (layer outputs: {layers}; {bits}-bit {kind} dynamic fixed "
+            f"point; `act_flips` counts the activation bits flipped)")
+
+
 def _header(run: Run, df: pd.DataFrame, model: str, channel: str, relative_to: str) -> list[str]:
     c = run.campaign
     a = run.reference_accuracy
@@ -98,6 +111,7 @@ def _header(run: Run, df: pd.DataFrame, model: str, channel: str, relative_to: s
                                     if isinstance(c.get("model_sha256"), str) else ""),
            f"- channel: `{channel}`; {len(rates)} rates from {rates[0]:.3g} to {rates[-1]:.3g}"
            if rates else f"- channel: `{channel}`; no rate above 0",
+           _target_line(c),
            f"- codecs: {', '.join(f'`{x}`' for x in run.codecs())}",
            f"- scopes: {', '.join(f'`{x}`' for x in run.scopes())}",
            f"- trials per point: {grid_value(c, 'trials') or 'not recorded'}; campaign seed: "

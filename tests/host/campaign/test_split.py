@@ -46,3 +46,27 @@ def test_suffix_of_prefix_is_the_whole_graph(model, which, seed):
     # the prefix reads none of the corrupted weights; the suffix reads all of them
     assert not set(corrupted) & set(cut.prefix_weights)
     assert set(corrupted) <= set(cut.suffix_weights)
+
+
+def test_split_at_value_composes_to_the_whole_model():
+    """prefix then suffix (the cut value fed in) gives the model's output, bit for bit."""
+    import onnxruntime as ort
+    import pytest
+
+    from host.campaign.split import split_at_value
+    from host.errors import FlipLabError
+    from tests.host.activations.helpers import small_cnn
+
+    model = small_cnn(seed=2)
+    x = np.random.default_rng(0).random((7, 1, 8, 8), dtype=np.float32)
+    cut = split_at_value(model, "p0", input_name="x", output_name="y")
+    assert cut.boundary == ("p0",)
+
+    def run(m, feeds):
+        return ort.InferenceSession(m.SerializeToString(),
+                                    providers=["CPUExecutionProvider"]).run(None, feeds)
+
+    [p0] = run(cut.prefix, {"x": x})
+    assert np.array_equal(run(cut.suffix, {"p0": p0})[0], run(model, {"x": x})[0])
+    with pytest.raises(FlipLabError, match="is not an activation of the model"):
+        split_at_value(model, "x", input_name="x", output_name="y")

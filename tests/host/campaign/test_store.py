@@ -42,7 +42,7 @@ def row(codec="fixed8", scope="model", rate=1e-3, trial=0, accuracy=0.5) -> dict
               "bits_per_weight": 8.0, "channel": "bsc", "rate": rate, "trial": trial,
               "scope": scope, "seed": 5, "samples": 100, "correct": round(100 * accuracy),
               "accuracy": accuracy, "failures": 0, "flips": 3, "nulled": 0, "corrected": 0,
-              "elapsed_s": 0.01}
+              "elapsed_s": 0.01, "target": "weights", "act_flips": 0}
     return {k: values[k] for k in ROW_KEYS}
 
 
