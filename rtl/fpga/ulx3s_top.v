@@ -3,7 +3,7 @@
  * CABGA381): the board protocol server (board_server.v) on the FT231X
  * USB serial port, 115200 8N1, with MEM_ADDR_BITS of block RAM as the
  * board memory (default 128 KiB = 64 DP16KD of the 208) and, with
- * ACCEL = 1 (the default), the accelerator (accel_top.v) behind the
+ * ACCEL = 1 (ulx3s_accel_top.v), the accelerator (accel_top.v) behind the
  * protocol-v2 commands; LANES .. L_BITS are its build parameters.
  *
  * Clock: the 25 MHz oscillator, used directly (25e6 / 115200 = 217.01
@@ -23,7 +23,7 @@ module ulx3s_top #
     parameter BAUD = 115200,
     parameter MEM_ADDR_BITS = 17,
     parameter TIMEOUT_CYCLES = CLK_HZ / 10,  // 100 ms inside a frame
-    parameter ACCEL = 1,
+    parameter ACCEL = 0,   // 1: the accelerator (ulx3s_accel_top.v)
     parameter LANES = 8,
     parameter WORD_BITS = 128,
     parameter ACC_ADDR_BITS = 10,

@@ -27,7 +27,9 @@ from host.board.client import BoardClient
 from host.channels import parse_channel
 from host.cli import main as host_main
 from host.data import load_dataset
+from host.decode import decode_weights
 from host.errors import FlipLabError
+from host.executors import get_executor
 from host.export import CodecPlan, build_accel_image
 from host.hw.program import input_activations, run_program
 from host.image import Image, write_image
@@ -135,6 +137,17 @@ def session(port: str, work: Path) -> None:
         assert again.outputs.tolist() == runs["bnn"]["outputs"][:2], again
         stats = c.stats()
         assert stats["rx_bad_requests"] == 13, stats
+
+    # the `board` executor (host eval --backend board): the noisy int8 image is at offset 0
+    # already (its DIGEST matches, nothing is rewritten); logits as the reference executor's
+    image = imgs["int8_noisy"]
+    x, _ = load_dataset("digits", input_shape=image.model["input_shape"], normalize="unit", samples=3)
+    variant = decode_weights(image)
+    on_board = get_executor("board").for_image(image, port=port).run(variant, x)
+    reference = get_executor("reference").for_image(image).run(variant, x)
+    np.testing.assert_array_equal(on_board.logits, reference.logits)
+    assert on_board.extra["detected"] == reference.extra["detected"] == variant.total_nulled > 0
+    print("board executor", on_board.extra, file=log)
     (work / "board_runs.json").write_text(json.dumps(runs))
 
 

@@ -1,7 +1,7 @@
-"""cocotb test of the whole ULX3S top (rtl/fpga/ulx3s_top.v: reset synchroniser, protocol server,
-block-RAM memory and the accelerator) over its UART pins, driven by the real host board client
-(tests/rtl/accel_session.py, a separate process) through a pseudo-terminal: the line model of
-cocotb_board_server.py, on the top's ftdi_txd / ftdi_rxd pins.
+"""cocotb test of the whole ULX3S top with the accelerator (rtl/fpga/ulx3s_accel_top.v: reset
+synchroniser, protocol server, block-RAM memory and the accelerator) over its UART pins, driven
+by the real host board client (tests/rtl/accel_session.py, a separate process) through a
+pseudo-terminal: the line model of cocotb_board_server.py, on the top's ftdi_txd / ftdi_rxd pins.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ async def host_accel_session_over_the_tops_uart(dut) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     cocotb.start_soon(watch_txd(dut, master, div, txd=dut.ftdi_rxd))
     await drive_rxd(dut, master, div, lambda: host.poll() is not None, rxd=dut.ftdi_txd,
-                    server=dut.u_server)
+                    server=dut.u_top.u_server)
     output = host.stdout.read() if host.stdout else ""
     dut._log.info("host session (%.1f s): %s", time.perf_counter() - t0, output.strip()[-2000:])
     os.close(slave)

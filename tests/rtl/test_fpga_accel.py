@@ -1,4 +1,4 @@
-"""The FPGA top with the accelerator (rtl/fpga/ulx3s_top.v, ACCEL = 1) under Icarus + cocotb,
+"""The FPGA top with the accelerator (rtl/fpga/ulx3s_accel_top.v) under Icarus + cocotb,
 driven over its UART pins by the real host board client (cocotb_fpga_accel.py running
 accel_session.py); then the board's outputs against the `rtl` executor's (accel_top simulated
 alone, host.sim) for the same images and inputs."""
@@ -22,8 +22,8 @@ BAUD = 115200
 
 def test_fpga_top_runs_the_accelerator_for_the_host_client(tmp_path: Path) -> None:
     run_cocotb(
-        "ulx3s_top", "cocotb_fpga_accel",
-        ["fpga/ulx3s_top.v", "fpga/board_server.v", "reset_sync.v", "uart_rx.v", "uart_tx.v",
+        "ulx3s_accel_top", "cocotb_fpga_accel",
+        ["fpga/ulx3s_accel_top.v", "fpga/ulx3s_top.v", "fpga/board_server.v", "reset_sync.v", "uart_rx.v", "uart_tx.v",
          "cobs_decode.v", "cobs_encode.v", "crc32.v", *SOURCES],
         tmp_path / "top",
         parameters={"CLK_HZ": CLK_DIV * BAUD, "BAUD": BAUD, "MEM_ADDR_BITS": 16,

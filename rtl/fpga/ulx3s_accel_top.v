@@ -1,0 +1,47 @@
+/*
+ * FlipLab - the ULX3S top with the accelerator: ulx3s_top with ACCEL = 1, so
+ * the board serves the protocol-v2 commands (ACCEL_INFO / WRITE / LOAD / RUN,
+ * docs/protocol.md) beside the memory commands. Same pins (ulx3s.lpf) and
+ * clock as ulx3s_top; built with make fpga BOARD=ulx3s-accel.
+ *
+ * Not yet known to meet timing at 25 MHz: accel_top alone placed at 22.6 MHz
+ * (docs/fpga.md); the datapath rework of issue 13 item 2 is what makes it so.
+ * Everything here is tested in simulation (tests/rtl/test_fpga_accel.py).
+ */
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+module ulx3s_accel_top #
+(
+    parameter CLK_HZ = 25000000,
+    parameter BAUD = 115200,
+    parameter MEM_ADDR_BITS = 17,
+    parameter TIMEOUT_CYCLES = CLK_HZ / 10,
+    parameter LANES = 8,
+    parameter WORD_BITS = 128,
+    parameter ACC_ADDR_BITS = 10,
+    parameter N_BITS = 7,
+    parameter P_BITS = 8,
+    parameter L_BITS = 3
+)
+(
+    input  wire       clk_25mhz,
+    input  wire [0:0] btn,
+    input  wire       ftdi_txd,
+    output wire       ftdi_rxd,
+    output wire [7:0] led
+);
+
+ulx3s_top #(
+    .CLK_HZ(CLK_HZ), .BAUD(BAUD), .MEM_ADDR_BITS(MEM_ADDR_BITS), .TIMEOUT_CYCLES(TIMEOUT_CYCLES),
+    .ACCEL(1), .LANES(LANES), .WORD_BITS(WORD_BITS), .ACC_ADDR_BITS(ACC_ADDR_BITS),
+    .N_BITS(N_BITS), .P_BITS(P_BITS), .L_BITS(L_BITS)
+) u_top (
+    .clk_25mhz(clk_25mhz), .btn(btn), .ftdi_txd(ftdi_txd), .ftdi_rxd(ftdi_rxd), .led(led)
+);
+
+endmodule
+
+`resetall
