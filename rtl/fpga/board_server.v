@@ -28,6 +28,8 @@
  * output vector. With ACCEL = 0 these commands are UNKNOWN_COMMAND, as on
  * the firmware. LANES .. L_BITS are accel_top's build parameters
  * (ACC_ADDR_BITS is its ADDR_BITS: payload RAM depth in WORD_BITS words).
+ * A run longer than RUN_TIMEOUT cycles resets the accelerator and is answered
+ * BAD_ARGUMENT, so a malformed program cannot hang the board.
  */
 
 `resetall
@@ -45,7 +47,10 @@ module board_server #
     parameter ACC_ADDR_BITS = 10,
     parameter N_BITS = 7,
     parameter P_BITS = 8,
-    parameter L_BITS = 3
+    parameter L_BITS = 3,
+    // ACCEL_RUN stops a program that has not finished after this many cycles (a malformed
+    // program, e.g. a layer with n_in = 0, would never end): 16 x the slowest valid program
+    parameter RUN_TIMEOUT = 16 * (1 << L_BITS) * ((1 << (2 * N_BITS)) + 64)
 )
 (
     input  wire clk,
@@ -172,6 +177,7 @@ reg        reset_after_reg = 1'b0;
 reg [31:0] digest_reg = 32'd0;
 reg [31:0] word_reg = 32'd0;      // the last request bytes copied (little-endian assembly)
 reg [7:0]  acc_layers_reg = 8'd0; // ACCEL_RUN: layers to run
+reg        acc_abort_reg = 1'b0;  // resets the accelerator after a run timed out
 
 // ------------------------------------------------------------------ transmit ----
 reg                 txb_we;
@@ -244,7 +250,7 @@ generate
             .LANES(LANES), .WORD_BITS(WORD_BITS), .ADDR_BITS(ACC_ADDR_BITS), .N_BITS(N_BITS),
             .ACT_BITS(ACT_BITS), .P_BITS(P_BITS), .L_BITS(L_BITS)
         ) u_accel (
-            .clk(clk), .rst(rst),
+            .clk(clk), .rst(rst || acc_abort_reg),
             .ram_wr_en(acc_ram_we), .ram_wr_addr(acc_ram_addr), .ram_wr_data(acc_ram_wdata),
             .prog_wr_en(acc_prog_we), .prog_wr_addr(acc_index16[L_BITS+2:0]), .prog_wr_data(acc_word32),
             .n_layers(acc_layers_reg[L_BITS:0]),
@@ -368,7 +374,7 @@ end
 wire unused_bits = ^{rx_framing_error, utx_busy, mem_index[31:MEM_ADDR_BITS], rx_crc_unused,
                      tx_crc_unused, mem_crc_unused, acc_busy, acc_res_index, word_reg[7:0],
                      // the accelerator's controls (all of them unused when ACCEL = 0)
-                     acc_layers_reg, acc_index16, acc_ram_we, acc_ram_addr, acc_ram_wdata,
+                     acc_layers_reg, acc_abort_reg, acc_index16, acc_ram_we, acc_ram_addr, acc_ram_wdata,
                      acc_prog_we, acc_par_we, acc_act_we, acc_start, acc_word32};
 
 integer k;
@@ -395,6 +401,8 @@ always @(posedge clk) begin
     if (txb_we) begin
         txb_len_reg <= txb_len_reg + 1'b1;
     end
+
+    acc_abort_reg <= 1'b0;
 
     case (state_reg)
         S_IDLE: begin
@@ -589,9 +597,16 @@ always @(posedge clk) begin
             end
         end
         S_ARUN: begin
-            // phase 0: start (always @*); phase 1: wait for the last layer
+            // phase 0: start (always @*); phase 1: wait for the last layer, counting in
+            // count_reg; past RUN_TIMEOUT the accelerator is reset and the run refused
             phase_reg <= 1'b1;
-            if (phase_reg && acc_done) begin
+            count_reg <= phase_reg ? count_reg + 1 : 32'd0;
+            if (phase_reg && (acc_done || count_reg == RUN_TIMEOUT)) begin
+                if (!acc_done) begin
+                    status_reg <= ST_BAD_ARGUMENT;
+                    reply_len_reg <= 16'd0;
+                    acc_abort_reg <= 1'b1;
+                end
                 index_reg <= 32'd0;
                 phase_reg <= 1'b0;
                 state_reg <= S_HDR;

@@ -24,7 +24,8 @@ module ulx3s_accel_top #
     parameter ACC_ADDR_BITS = 10,
     parameter N_BITS = 7,
     parameter P_BITS = 8,
-    parameter L_BITS = 3
+    parameter L_BITS = 3,
+    parameter RUN_TIMEOUT = 16 * (1 << L_BITS) * ((1 << (2 * N_BITS)) + 64)
 )
 (
     input  wire       clk_25mhz,
@@ -37,7 +38,7 @@ module ulx3s_accel_top #
 ulx3s_top #(
     .CLK_HZ(CLK_HZ), .BAUD(BAUD), .MEM_ADDR_BITS(MEM_ADDR_BITS), .TIMEOUT_CYCLES(TIMEOUT_CYCLES),
     .ACCEL(1), .LANES(LANES), .WORD_BITS(WORD_BITS), .ACC_ADDR_BITS(ACC_ADDR_BITS),
-    .N_BITS(N_BITS), .P_BITS(P_BITS), .L_BITS(L_BITS)
+    .N_BITS(N_BITS), .P_BITS(P_BITS), .L_BITS(L_BITS), .RUN_TIMEOUT(RUN_TIMEOUT)
 ) u_top (
     .clk_25mhz(clk_25mhz), .btn(btn), .ftdi_txd(ftdi_txd), .ftdi_rxd(ftdi_rxd), .led(led)
 );

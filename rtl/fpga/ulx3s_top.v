@@ -29,7 +29,8 @@ module ulx3s_top #
     parameter ACC_ADDR_BITS = 10,
     parameter N_BITS = 7,
     parameter P_BITS = 8,
-    parameter L_BITS = 3
+    parameter L_BITS = 3,
+    parameter RUN_TIMEOUT = 16 * (1 << L_BITS) * ((1 << (2 * N_BITS)) + 64)
 )
 (
     input  wire       clk_25mhz,
@@ -51,7 +52,7 @@ wire txd;
 board_server #(
     .CLK_DIV(CLK_DIV), .MEM_ADDR_BITS(MEM_ADDR_BITS), .TIMEOUT_CYCLES(TIMEOUT_CYCLES),
     .ACCEL(ACCEL), .LANES(LANES), .WORD_BITS(WORD_BITS), .ACC_ADDR_BITS(ACC_ADDR_BITS),
-    .N_BITS(N_BITS), .P_BITS(P_BITS), .L_BITS(L_BITS)
+    .N_BITS(N_BITS), .P_BITS(P_BITS), .L_BITS(L_BITS), .RUN_TIMEOUT(RUN_TIMEOUT)
 ) u_server (
     .clk(clk_25mhz), .rst(rst), .rxd(ftdi_txd), .txd(txd)
 );

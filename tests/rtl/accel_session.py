@@ -129,14 +129,17 @@ def session(port: str, work: Path) -> None:
         refused(lambda: c.request(P.Command.ACCEL_WRITE, P.accel_write_request(1, 1023, [1, 2])), "OUT_OF_RANGE")
         refused(lambda: c.request(P.Command.ACCEL_WRITE, P.accel_write_request(1, 0, [1]) + b"\x00"), "BAD_LENGTH")
         refused(lambda: c.request(P.Command.ACCEL_INFO, b"\x00"), "BAD_LENGTH")
-        # the last writable addresses are accepted; a refused request changed nothing: the BNN
-        # still gives the same outputs
+        # a program that never ends (layer 0 with n_in = 0): stopped after RUN_TIMEOUT cycles
+        c.accel_write(P.AccelSpace.PROGRAM, 1, [0])
+        refused(lambda: c.accel_run(1, [0] * 64, 10), "BAD_ARGUMENT")
+        # the last writable addresses are accepted; after the refusals and the stopped run the
+        # BNN, loaded again, gives the same outputs
         c.request(P.Command.ACCEL_WRITE, P.accel_write_request(1, 1023, [0]))
         loaded = accel.load(c, imgs["bnn"], BNN_OFFSET)
         again = accel.run(c, loaded, activations(imgs["bnn"], 2))
         assert again.outputs.tolist() == runs["bnn"]["outputs"][:2], again
         stats = c.stats()
-        assert stats["rx_bad_requests"] == 13, stats
+        assert stats["rx_bad_requests"] == 14, stats
 
     # the `board` executor (host eval --backend board): the noisy int8 image is at offset 0
     # already (its DIGEST matches, nothing is rewritten); logits as the reference executor's

@@ -18,6 +18,7 @@ from host.sim.run import SOURCES
 
 CLK_DIV = 4  # clock cycles per UART bit in simulation (uart_rx needs >= 4)
 BAUD = 115200
+RUN_TIMEOUT = 20000  # cycles before ACCEL_RUN gives up (the digits programs take 839 and 2,150)
 
 
 def test_fpga_top_runs_the_accelerator_for_the_host_client(tmp_path: Path) -> None:
@@ -27,7 +28,7 @@ def test_fpga_top_runs_the_accelerator_for_the_host_client(tmp_path: Path) -> No
          "cobs_decode.v", "cobs_encode.v", "crc32.v", *SOURCES],
         tmp_path / "top",
         parameters={"CLK_HZ": CLK_DIV * BAUD, "BAUD": BAUD, "MEM_ADDR_BITS": 16,
-                    "TIMEOUT_CYCLES": 2000 * CLK_DIV * 10},
+                    "TIMEOUT_CYCLES": 2000 * CLK_DIV * 10, "RUN_TIMEOUT": RUN_TIMEOUT},
         env={"FLIPLAB_CLK_DIV": str(CLK_DIV), "FLIPLAB_PYTHON": sys.executable,
              "FLIPLAB_WORKDIR": str(tmp_path)},
     )
