@@ -4,8 +4,9 @@
  * docs/protocol.md) beside the memory commands. Same pins (ulx3s.lpf) and
  * clock as ulx3s_top; built with make fpga BOARD=ulx3s-accel.
  *
- * Not yet known to meet timing at 25 MHz: accel_top alone placed at 22.6 MHz
- * (docs/fpga.md); the datapath rework of issue 13 item 2 is what makes it so.
+ * Does not meet 25 MHz yet: nextpnr estimates 22.6 MHz after placement, as
+ * for accel_top alone (docs/benchmarks.md); the datapath rework of issue 13
+ * item 2 is what makes it so.
  * Everything here is tested in simulation (tests/rtl/test_fpga_accel.py).
  */
 
