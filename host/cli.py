@@ -94,7 +94,16 @@ def _bit_positions(text: str) -> list[int | str]:
     return out
 
 
-def _add_backend(p: argparse.ArgumentParser) -> None:
+def _add_backend(p: argparse.ArgumentParser, *, board: bool = False) -> None:
+    if board:
+        p.add_argument("--backend", default="onnxruntime",
+                       choices=("onnxruntime", "reference", "rtl", "board"),
+                       help="executor: onnxruntime (default; the ONNX graph), reference (the "
+                            "accelerator's integer reference, host/hw), rtl (the Verilog "
+                            "accelerator under cocotb + Icarus) or board (the accelerator on the "
+                            "FPGA board at --board PORT, protocol v2); reference, rtl and board "
+                            "need an image with a layer program (host export --lower accel)")
+        return
     p.add_argument("--backend", default="onnxruntime",
                    choices=("onnxruntime", "reference", "rtl"),
                    help="executor: onnxruntime (default; the ONNX graph), reference (the "
@@ -698,8 +707,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="onnxruntime backend only: how weights reach onnxruntime, session "
                         "(default) or inputs (docs/benchmarks.md)")
     v.add_argument("--board", metavar="PORT",
-                   help="write the payload to the board on PORT, read it back, evaluate that")
-    _add_backend(v)
+                   help="write the payload to the board on PORT, read it back, evaluate that "
+                        "(with --backend board: on the board's accelerator)")
+    _add_backend(v, board=True)
     v.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("inspect", help="show an image's layout and codecs (or a .onnx model's "

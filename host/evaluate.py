@@ -57,9 +57,11 @@ def evaluate(settings: EvalSettings) -> Evaluation:
     """Accuracy of the model stored in the image on the data (see ``host eval --help``)."""
     s = settings
     executor_cls = get_executor(s.backend)
-    executor_cls.check_options(s.options)
+    executor_cls.check_options(s.options)  # options of the user's; the board's port is --board
     img = read_image(s.image, s.manifest)
     options = dict(s.options)
+    if s.backend == "board":
+        options["port"] = s.board
     if executor_cls.shows_progress:
         options["progress"] = s.progress
     executor = executor_cls.for_image(img, **options)  # refuses the image before slow work

@@ -253,8 +253,14 @@ wire signed [X_BITS-1:0] lo_s = r_lo[X_BITS-1:0];
 wire signed [X_BITS-1:0] hi_s = r_hi[X_BITS-1:0];
 wire signed [X_BITS-1:0] t_s = r_t[X_BITS-1:0];
 wire signed [X_BITS-1:0] y_clamped = (y_s < lo_s) ? lo_s : (y_s > hi_s) ? hi_s : y_s;
-wire signed [X_BITS-1:0] y_act = (!f_act || (y_clamped >= 0 && y_clamped <= t_s)) ?
-                                 y_clamped : {X_BITS{1'b0}};
+wire [X_BITS-1:0]        y_act;
+
+clipped_relu #(.DATA_BITS(X_BITS)) clip (
+    .enable(f_act),
+    .thresh(t_s),
+    .in_data(y_clamped),
+    .out_data(y_act)
+);
 
 // ---------------------------------------------------------------- binarized path
 wire              bin_valid;

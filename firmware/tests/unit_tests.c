@@ -302,6 +302,12 @@ static void test_board(void)
     CHECK(rep.ok && rep.h.status == FL_ST_BAD_LENGTH);
     request(0x55, 13, NULL, 0, &rep);
     CHECK(rep.ok && rep.h.status == FL_ST_UNKNOWN_COMMAND && rep.h.command == (0x55 | 0x80));
+    /* protocol v2's accelerator commands (ACCEL_INFO, _WRITE, _LOAD, _RUN): no accelerator here */
+    for (uint8_t cmd = 0x10u; cmd <= 0x13u; cmd++) {
+        request(cmd, 13, req, 8, &rep);
+        CHECK(rep.ok && rep.h.status == FL_ST_UNKNOWN_COMMAND && rep.h.command == (cmd | 0x80u) &&
+              rep.h.length == 0u);
+    }
 
     /* SET_MODE: PROGRAM is not supported by the emulated memory; BSC with p = 1 flips all */
     uint8_t sm[20] = {0};

@@ -60,7 +60,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     info = transfer.board_info(_link(args))
     caps = [name for bit, name in ((P.CAP_ERROR_MODELS, "error-models"), (P.CAP_PROGRAM_MODE, "program-mode"),
-                                   (P.CAP_EXACT_CELLS, "exact-cells"), (P.CAP_VOLATILE, "volatile"))
+                                   (P.CAP_EXACT_CELLS, "exact-cells"), (P.CAP_VOLATILE, "volatile"),
+                                   (P.CAP_ACCELERATOR, "accelerator"))
             if info.capabilities & bit]
     print(f"board:            {info.name}")
     print(f"protocol version: {info.protocol_version}")

@@ -201,9 +201,10 @@ class BoardClient:
             info = P.Info.unpack(payload)
         except P.FrameError as exc:
             raise FlipLabError(f"board at {self.port} sent a malformed INFO reply: {exc}") from None
-        if info.protocol_version != P.PROTOCOL_VERSION:
+        if info.protocol_version not in P.SUPPORTED_VERSIONS:
             raise FlipLabError(
-                f"board at {self.port} speaks protocol {info.protocol_version}, host {P.PROTOCOL_VERSION}"
+                f"board at {self.port} speaks protocol {info.protocol_version}, host "
+                f"{' and '.join(map(str, P.SUPPORTED_VERSIONS))}"
             )
         return info
 
@@ -246,6 +247,44 @@ class BoardClient:
     def reset(self) -> None:
         """RESET: error model back to none, counters cleared; memory contents are kept."""
         self.request(P.Command.RESET)
+
+    # ------------------------------------------------------- accelerator (v2) ----
+    def accel_info(self) -> P.AccelInfo:
+        """ACCEL_INFO: the accelerator's build parameters. A board without the accelerator (INFO
+        lacks CAP_ACCELERATOR: the firmware, a memory-only FPGA build) is a one-line error."""
+        info = self.info()
+        if not info.capabilities & P.CAP_ACCELERATOR:
+            raise FlipLabError(
+                f"board at {self.port} ({info.name}, protocol {info.protocol_version}) has no "
+                f"accelerator: the ACCEL commands of protocol 2 need the FPGA build with ACCEL = 1"
+            )
+        try:
+            return P.AccelInfo.unpack(self.request(P.Command.ACCEL_INFO, reply_size=16))
+        except P.FrameError as exc:
+            raise FlipLabError(f"board at {self.port} sent a malformed ACCEL_INFO reply: {exc}") from None
+
+    def accel_write(self, space: P.AccelSpace, first: int, values: list[int]) -> None:
+        """ACCEL_WRITE `values` (u32 each) into the program or parameter space from `first`, in
+        requests of up to 1024 values."""
+        for pos in range(0, len(values), P.ACCEL_WRITE_MAX):
+            chunk = values[pos: pos + P.ACCEL_WRITE_MAX]
+            self.request(P.Command.ACCEL_WRITE, P.accel_write_request(space, first + pos, chunk))
+
+    def accel_load(self, offset: int, length: int) -> None:
+        """ACCEL_LOAD: the board copies `length` bytes of its memory from `offset` into the
+        accelerator's payload RAM (2 clock cycles per byte on the FPGA)."""
+        self.request(P.Command.ACCEL_LOAD, P.accel_load_request(offset, length),
+                     work_time=length / DIGEST_RATE)
+
+    def accel_run(self, layers: int, inputs: list[int], outputs: int) -> P.AccelRun:
+        """ACCEL_RUN: write the input vector, run `layers` layers, return the counters and the
+        first `outputs` entries of the last layer's output."""
+        reply = self.request(P.Command.ACCEL_RUN, P.accel_run_request(layers, outputs, inputs),
+                             reply_size=8 + 2 * outputs)
+        try:
+            return P.AccelRun.unpack(reply, outputs)
+        except P.FrameError as exc:
+            raise FlipLabError(f"board at {self.port} sent a malformed ACCEL_RUN reply: {exc}") from None
 
     # ------------------------------------------------------------ bulk transfers ----
     def write(self, data: bytes, offset: int = 0, *, progress: bool = False, verify: bool = True) -> None:

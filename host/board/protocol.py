@@ -18,7 +18,9 @@ from cobs import cobs
 
 from host.errors import FlipLabError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 1  # the frame header's version byte (the frame format of version 1)
+#: protocol versions a board may report in INFO: 2 = version 1 plus the accelerator commands
+SUPPORTED_VERSIONS = (1, 2)
 HEADER = struct.Struct("<BBBBHH")  # version, command, status, flags, seq, length
 HEADER_LEN = HEADER.size  # 8 bytes
 CRC_LEN = 4
@@ -41,6 +43,11 @@ class Command(IntEnum):
     SET_MODE = 0x06
     STATS = 0x07
     RESET = 0x08
+    # protocol v2: the accelerator (boards with capability CAP_ACCELERATOR)
+    ACCEL_INFO = 0x10
+    ACCEL_WRITE = 0x11
+    ACCEL_LOAD = 0x12
+    ACCEL_RUN = 0x13
 
 
 class Status(IntEnum):
@@ -77,6 +84,15 @@ CAP_ERROR_MODELS = 0x0001
 CAP_PROGRAM_MODE = 0x0002
 CAP_EXACT_CELLS = 0x0004
 CAP_VOLATILE = 0x0008
+CAP_ACCELERATOR = 0x0010  # protocol v2: ACCEL_INFO / ACCEL_WRITE / ACCEL_LOAD / ACCEL_RUN
+
+
+class AccelSpace(IntEnum):
+    """What ACCEL_WRITE fills: the program registers (address layer * 8 + register) or the
+    neuron parameters (address neuron * 4 + field), docs/datapath.md "Accelerator top"."""
+
+    PROGRAM = 0
+    PARAMETERS = 1
 
 
 class FrameError(ValueError):
@@ -274,3 +290,69 @@ def unpack_stats(payload: bytes) -> dict[str, int]:
     if len(payload) != 4 * len(STATS_FIELDS):
         raise FrameError("length", f"STATS payload of {len(payload)} bytes, expected {4 * len(STATS_FIELDS)}")
     return dict(zip(STATS_FIELDS, struct.unpack(f"<{len(STATS_FIELDS)}I", payload)))
+
+
+# ------------------------------------------------------------------ protocol v2 ----
+
+ACCEL_WRITE_MAX = MAX_CHUNK // 4  # u32 values in one ACCEL_WRITE
+
+
+@dataclass(frozen=True)
+class AccelInfo:
+    """ACCEL_INFO response (16 bytes): the accelerator's build parameters."""
+
+    lanes: int
+    max_q: int  # widest weight field, bits
+    word_bits: int  # payload RAM word width
+    payload_bytes: int  # payload RAM size
+    activations: int  # activation buffer entries (widest layer)
+    neurons: int  # neuron parameter records (all layers)
+    layers: int  # program layers
+    act_bits: int  # width of an activation / output entry
+
+    FORMAT = struct.Struct("<BBHIHHBBxx")
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> AccelInfo:
+        """Parses the ACCEL_INFO payload; raises FrameError if it is not 16 bytes."""
+        if len(payload) != cls.FORMAT.size:
+            raise FrameError("length", f"ACCEL_INFO payload of {len(payload)} bytes, expected {cls.FORMAT.size}")
+        return cls(*cls.FORMAT.unpack(payload))
+
+
+def accel_write_request(space: AccelSpace, first: int, values: list[int]) -> bytes:
+    """ACCEL_WRITE payload: u8 space, u8 reserved, u16 first address, 1..1024 u32 values (each
+    taken modulo 2^32, so negative numbers are their two's complement)."""
+    if not 1 <= len(values) <= ACCEL_WRITE_MAX:
+        raise ValueError(f"ACCEL_WRITE takes 1 to {ACCEL_WRITE_MAX} values, not {len(values)}")
+    return struct.pack("<BxH", int(space), first) + struct.pack(
+        f"<{len(values)}I", *(int(v) & 0xFFFFFFFF for v in values))
+
+
+def accel_load_request(offset: int, length: int) -> bytes:
+    """ACCEL_LOAD payload: u32 offset, u32 length (bytes of the board memory to copy into the
+    accelerator's payload RAM, from its byte 0)."""
+    return struct.pack("<II", offset, length)
+
+
+def accel_run_request(layers: int, outputs: int, inputs: list[int]) -> bytes:
+    """ACCEL_RUN payload: u8 layers, u8 reserved, u16 output entries, one i16 per input entry."""
+    return struct.pack(f"<BxH{len(inputs)}h", layers, outputs, *(int(v) for v in inputs))
+
+
+@dataclass(frozen=True)
+class AccelRun:
+    """ACCEL_RUN response: clock cycles of the inference, weights whose parity check failed,
+    and the output vector (signed entries)."""
+
+    cycles: int
+    detected: int
+    outputs: tuple[int, ...]
+
+    @classmethod
+    def unpack(cls, payload: bytes, outputs: int) -> AccelRun:
+        """Parses the ACCEL_RUN payload of a request for `outputs` entries."""
+        if len(payload) != 8 + 2 * outputs:
+            raise FrameError("length", f"ACCEL_RUN payload of {len(payload)} bytes, expected {8 + 2 * outputs}")
+        cycles, detected = struct.unpack("<II", payload[:8])
+        return cls(cycles, detected, struct.unpack(f"<{outputs}h", payload[8:]))

@@ -6,6 +6,7 @@ name           what runs
 onnxruntime    the ONNX graph with the decoded weights (host.executors.ort)
 reference      the accelerator's integer reference, host/hw, on the layer program
 rtl            the Verilog accelerator under cocotb + Icarus (host.sim)
+board          the accelerator on an FPGA board over the serial protocol v2 (host.board.accel)
 =============  ====================================================================
 
 Each module is imported only when its executor is asked for, so naming a backend costs
@@ -28,6 +29,7 @@ _REGISTRY: dict[str, str] = {
     "onnxruntime": "host.executors.ort:OnnxExecutor",
     "reference": "host.executors.reference:ReferenceExecutor",
     "rtl": "host.executors.rtl:RtlExecutor",
+    "board": "host.executors.board:BoardExecutor",
 }
 
 DEFAULT = "onnxruntime"

@@ -428,3 +428,31 @@ def test_board_does_not_outlive_a_killed_parent():
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+# ------------------------------------------------------------------ protocol v2 ----
+def test_firmware_answers_the_accelerator_commands_unknown(board, tmp_path):
+    """The MCU firmware has no accelerator: each protocol-v2 command is answered
+    UNKNOWN_COMMAND (counted as a bad request), INFO says protocol 1 without the accelerator
+    capability, and the host's accelerator client stops with one line saying so."""
+    from host.board import accel
+    from host.export import CodecPlan, build_accel_image
+    from host.model import load_model
+
+    with BoardClient(board.port) as c:
+        info = c.info()
+        assert info.protocol_version == 1 and not info.capabilities & P.CAP_ACCELERATOR
+        requests = {P.Command.ACCEL_INFO: b"", P.Command.ACCEL_WRITE: P.accel_write_request(0, 0, [1]),
+                    P.Command.ACCEL_LOAD: P.accel_load_request(0, 16),
+                    P.Command.ACCEL_RUN: P.accel_run_request(1, 1, [0] * 4)}
+        for command, payload in requests.items():
+            with pytest.raises(FlipLabError, match=f"refused {command.name}: UNKNOWN_COMMAND"):
+                c.request(command, payload)
+        assert c.stats()["rx_bad_requests"] == len(requests)
+        with pytest.raises(FlipLabError) as exc:
+            c.accel_info()
+        assert "has no accelerator" in str(exc.value) and "\n" not in str(exc.value)
+        image = build_accel_image(load_model(ROOT / "models" / "digits_mlp_int8.onnx"),
+                                  CodecPlan("parity(int8)"))[0]
+        with pytest.raises(FlipLabError, match="has no accelerator"):
+            accel.load(c, image)

@@ -123,3 +123,20 @@ def test_info_and_stats_parsing():
         P.Info.unpack(payload[:-1])
     stats = P.unpack_stats(struct.pack("<10I", *range(10)))
     assert stats["rx_frames"] == 0 and stats["flips_injected"] == 9
+
+
+def test_protocol_v2_payloads_byte_for_byte():
+    """The accelerator commands' layouts of docs/protocol.md ("Protocol version 2"), by hand."""
+    assert P.accel_write_request(P.AccelSpace.PARAMETERS, 0x0102, [1, -2]) == bytes.fromhex(
+        "01 00 02 01 01 00 00 00 fe ff ff ff")
+    assert P.accel_load_request(0x8000, 4256) == bytes.fromhex("00 80 00 00 a0 10 00 00")
+    assert P.accel_run_request(3, 10, [255, -1, 0]) == bytes.fromhex("03 00 0a 00 ff 00 ff ff 00 00")
+    run = P.AccelRun.unpack(bytes.fromhex("47 03 00 00 05 00 00 00 0a 00 f6 ff"), 2)
+    assert (run.cycles, run.detected, run.outputs) == (839, 5, (10, -10))
+    info = P.AccelInfo.unpack(bytes.fromhex("08 10 80 00 00 40 00 00 80 00 00 01 08 10 00 00"))
+    assert (info.lanes, info.max_q, info.word_bits, info.payload_bytes, info.activations,
+            info.neurons, info.layers, info.act_bits) == (8, 16, 128, 16384, 128, 256, 8, 16)
+    with pytest.raises(P.FrameError):
+        P.AccelRun.unpack(bytes(9), 1)
+    with pytest.raises(ValueError):
+        P.accel_write_request(P.AccelSpace.PROGRAM, 0, [0] * (P.ACCEL_WRITE_MAX + 1))

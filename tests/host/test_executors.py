@@ -62,3 +62,21 @@ def test_reference_refuses_an_image_without_a_program():
     image, _ = build_image(load_model(resolve_model("digits_mlp")), CodecPlan("parity8"))
     with pytest.raises(FlipLabError, match="layer program"):
         get_executor("reference").for_image(image)
+
+
+def test_board_backend_needs_a_port_and_refuses_what_the_accelerator_cannot_run(tmp_path):
+    """`host eval --backend board` without --board, and an image without a layer program, are
+    one-line errors before any serial port is opened (the board executor against the simulated
+    FPGA: tests/rtl/accel_session.py)."""
+    from host.cli import main
+    from host.image import write_image
+
+    image = build_accel_image(load_model(resolve_model("digits_mlp_int8")), CodecPlan("parity(int8)"))[0]
+    write_image(image, tmp_path / "w.bin")
+    with pytest.raises(FlipLabError, match="board backend needs the board's serial port"):
+        get_executor("board").for_image(image)
+    assert main(["eval", "--image", str(tmp_path / "w.bin"), "--backend", "board"]) != 0
+    no_program = image.with_payload(image.payload)
+    no_program.program = None
+    with pytest.raises(FlipLabError, match="no accelerator layer program"):
+        get_executor("board").for_image(no_program, port="/dev/null")

@@ -29,36 +29,40 @@ def bit_time(div: int, bits: float = 1) -> Timer:
     return Timer(int(bits * div * CLOCK_NS), unit="ns")
 
 
-async def drive_rxd(dut, master: int, div: int, done) -> None:
-    """Sends every byte the host wrote to the pty into dut.rxd, 8N1, LSB first."""
+async def drive_rxd(dut, master: int, div: int, done, rxd=None, server=None) -> None:
+    """Sends every byte the host wrote to the pty into `rxd` (default dut.rxd), 8N1, LSB first;
+    `server` (default dut) is the board_server instance, watched to yield the CPU while idle."""
+    rxd = dut.rxd if rxd is None else rxd
+    server = dut if server is None else server
     while not done():
         try:
             data = os.read(master, 4096)
         except BlockingIOError:
             data = b""
         if not data:
-            if int(dut.state_reg.value) == 0 and int(dut.utx_busy.value) == 0:
+            if int(server.state_reg.value) == 0 and int(server.utx_busy.value) == 0:
                 time.sleep(0.002)  # the board waits for the host: give the host process the CPU
             await bit_time(div, 10)
             continue
         for byte in data:
             for bit in [0] + [(byte >> k) & 1 for k in range(8)] + [1]:
-                dut.rxd.value = bit
+                rxd.value = bit
                 await bit_time(div)
 
 
-async def watch_txd(dut, master: int, div: int) -> None:
-    """Decodes dut.txd (8N1, sampled at bit centres) and writes each byte to the pty."""
+async def watch_txd(dut, master: int, div: int, txd=None) -> None:
+    """Decodes `txd` (default dut.txd; 8N1, sampled at bit centres), writes each byte to the pty."""
+    txd = dut.txd if txd is None else txd
     while True:
-        await FallingEdge(dut.txd)
+        await FallingEdge(txd)
         await bit_time(div, 0.5)
-        assert dut.txd.value == 0, "start bit glitch on txd"
+        assert txd.value == 0, "start bit glitch on txd"
         byte = 0
         for k in range(8):
             await bit_time(div)
-            byte |= int(dut.txd.value) << k
+            byte |= int(txd.value) << k
         await bit_time(div)
-        assert dut.txd.value == 1, "framing error on txd (stop bit 0)"
+        assert txd.value == 1, "framing error on txd (stop bit 0)"
         os.write(master, bytes([byte]))
 
 
