@@ -145,8 +145,8 @@ class TorchCampaign:
 
     def __init__(self, a: argparse.Namespace) -> None:
         import torch
-
         from bench_torch import ModelRange, torch_model_from_onnx
+
         from host.data import load_dataset
         from host.model import load_model
 
@@ -250,8 +250,8 @@ def child_torch_grid(a: argparse.Namespace) -> dict:
 def child_mrfi(a: argparse.Namespace) -> dict:
     import mrfi
     import torch
-
     from bench_torch import ModelRange, torch_model_from_onnx
+
     from host.data import load_dataset
     from host.model import load_model
 

@@ -52,10 +52,10 @@ from host.campaign.worker import CampaignJob, context_for
 from host.data import DataSpec
 from host.decode import DecodedWeights, IncrementalDecoder
 from host.errors import FlipLabError
-from host.executors import DEFAULT as DEFAULT_BACKEND
-from host.inject import error_pattern
 from host.evaluation import run_variant
+from host.executors import DEFAULT as DEFAULT_BACKEND
 from host.fileio import ProbeLog
+from host.inject import error_pattern
 
 #: results file format tag (the "format" of the probes file's header line)
 PROBES_FORMAT = "fliplab-robustness-probes"

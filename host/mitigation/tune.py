@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -39,9 +38,9 @@ from host.data import DataSpec
 from host.decode import IncrementalDecoder, decode_weights
 from host.errors import FlipLabError
 from host.evaluation import top1
-from host.fileio import ProbeLog
 from host.executors.ort import OnnxExecutor
 from host.export import CodecPlan, build_image
+from host.fileio import ProbeLog
 from host.image import write_atomic
 from host.inject import error_pattern
 from host.metrics import auc

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from host.campaign.sequential import (
-    Estimate, SequentialRule, decide, next_step, sample_order, two_stage, verdict)
+from host.campaign.sequential import Estimate, SequentialRule, decide, next_step, sample_order, two_stage, verdict
 from host.errors import FlipLabError
 from host.metrics import mean_ci
 
