@@ -184,7 +184,8 @@ class RobustnessSettings:
         ci: half-width of the indifference zone around x·A at a probe (accuracy fraction,
             e.g. 0.005 = ±0.5 points): an interval this narrow decides by its mean.
         data: the labelled samples.
-        max_trials, min_trials: trials per probe, 2 <= min_trials <= max_trials.
+        max_trials, min_trials: trials per probe at most, and at a probe's first look
+            (lowered to max_trials if above it); 2 <= both.
         seed: campaign seed.
         lo, hi: the search bracket of rates, 0 < lo < hi <= 1.
         resolution: stop when hi/lo <= 1 + resolution (> 0).
@@ -230,7 +231,8 @@ def find_robustness(model: str, settings: RobustnessSettings = RobustnessSetting
         raise FlipLabError(f"resolution must be > 0, got {resolution}")
     if not s.trial_cost >= 0.0:
         raise FlipLabError(f"trial_cost must be >= 0, got {s.trial_cost}")
-    SequentialRule(1, s.confidence, s.ci, s.min_trials, s.max_trials, s.first_samples)
+    min_trials = min(s.min_trials, s.max_trials)  # --max-trials below the default start
+    SequentialRule(1, s.confidence, s.ci, min_trials, s.max_trials, s.first_samples)
     spec = make_spec(model, SweepSettings(
         codecs=s.codec, channel=s.channel, rates=f"{hi!r}", trials=s.max_trials, data=s.data,
         seed=s.seed, granularity=s.granularity, backend=s.backend))
@@ -245,7 +247,7 @@ def find_robustness(model: str, settings: RobustnessSettings = RobustnessSetting
     job = CampaignJob(spec, np.packbits(right).tobytes())
     source = _TrialSource(spec, job, np.asarray(right, bool))
     n = source.n
-    rule = SequentialRule(n, s.confidence, s.ci, s.min_trials, s.max_trials,
+    rule = SequentialRule(n, s.confidence, s.ci, min_trials, s.max_trials,
                           s.first_samples and min(s.first_samples, n), s.trial_cost)
     lo0, hi0 = lo, hi
     probes: list[Probe] = []
