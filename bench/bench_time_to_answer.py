@@ -81,7 +81,8 @@ def bisection(probe: Callable[[float], dict], threshold: float, lo: float, hi: f
         p = {"rate": rate, **probe(rate)}
         probes.append(p)
         log(f"  p={rate:.4g}: {p['verdict']} mean={p['mean']:.4f} trials={p['trials']} "
-            f"samples={p['samples']}")
+            f"samples={p['samples']}; {len(probes)} probes, "
+            f"{sum(q['trials'] for q in probes)} models, CPU {time.process_time():.1f} s")
         return p
 
     lo0, hi0 = lo, hi
@@ -326,7 +327,7 @@ def child_fliplab(a: argparse.Namespace) -> dict:
     r = find_robustness(a.model, RobustnessSettings(
         codec="fixed8", x=0.95, ci=a.ci, data=DataSpec(a.data, samples=a.samples),
         max_trials=a.max_trials, lo=a.lo, hi=a.hi, resolution=a.resolution, seed=a.seed,
-        confidence=a.confidence), progress=False)
+        confidence=a.confidence), progress=True)
     return {"reference_accuracy": r.reference_accuracy, "threshold": r.threshold, "r": r.r,
             "lo": r.lo, "hi": r.hi, "ci_low": r.ci_low, "ci_high": r.ci_high,
             "status": r.status, "models": sum(p.trials for p in r.probes),
