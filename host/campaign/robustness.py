@@ -16,8 +16,8 @@ than ±ci. A probe far from the threshold stops on a fraction of the test set an
 Each probe ends with a verdict: ``above`` / ``below`` (the whole interval lies above / below
 x·A; right at the stated confidence), ``within`` (the interval is narrower than ±ci and
 contains x·A: decided by the mean, x·A lies in the indifference zone) or ``unresolved``
-(``max_trials`` and the full test set reached first: decided by the mean for the search, not
-counted in the interval).
+(``max_trials`` reached while more samples could not narrow the interval enough: decided by
+the mean for the search, not counted in the interval).
 
 Reported: ``r`` = lo, the largest probed rate that passes (the paper's definition restricted to
 the probed rates; the true R(x) lies in [lo, hi) up to the per-probe uncertainty), and the

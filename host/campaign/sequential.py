@@ -44,7 +44,10 @@ trial (drawing the pattern, decoding, one executor call) plus one per sample, th
 given variance is least at n* = sqrt(W · trial_cost / b), W = w·n/(1 - n/N) the per-sample
 variance (the classic optimum of two-stage sampling, Cochran sec. 10.6). The rule doubles the
 samples while n < n*/sqrt(2) and n < N, and the trials otherwise; both decisions read only
-the data, never a clock, so a search is reproducible.
+the data, never a clock, so a search is reproducible. Once the trials are at their limit, the
+samples double only while the sampling part w still exceeds the between-trial part b (halving
+w then narrows the variance by more than a quarter); otherwise no number of samples can narrow
+the interval much, and the probe stops ``unresolved``.
 """
 
 from __future__ import annotations
@@ -193,8 +196,8 @@ def next_step(est: Estimate, rule: SequentialRule) -> str | None:
     can_t = est.trials < rule.max_trials
     if not (can_n or can_t):
         return None
-    if not can_t:
-        return "samples"
+    if not can_t:  # more samples only while they can still narrow the interval much
+        return "samples" if est.within > est.between else None
     if not can_n:
         return "trials"
     per_sample = est.within * n / (1.0 - n / population)

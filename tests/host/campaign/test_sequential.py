@@ -122,8 +122,10 @@ def test_next_step_follows_the_variance_components():
     assert next_step(Estimate(0.9, 0.8, 1.0, 8, 313, 0.0, 3e-4), rule) == "samples"
     # large between variance: more trials
     assert next_step(Estimate(0.9, 0.8, 1.0, 8, 313, 1e-2, 3e-4), rule) == "trials"
-    # trials at their limit: samples; both at their limits: none
-    assert next_step(Estimate(0.9, 0.8, 1.0, 200, 313, 1e-2, 3e-4), rule) == "samples"
+    # trials at their limit: samples while they dominate the variance, else stop
+    assert next_step(Estimate(0.9, 0.8, 1.0, 200, 313, 1e-4, 3e-4), rule) == "samples"
+    assert next_step(Estimate(0.9, 0.8, 1.0, 200, 313, 1e-2, 3e-4), rule) is None
+    # both at their limits: none
     assert next_step(Estimate(0.9, 0.8, 1.0, 200, 10_000, 1e-2, 0.0), rule) is None
 
 
