@@ -520,12 +520,18 @@ def cmd_robustness(args: argparse.Namespace) -> None:
         codec=args.codec, channel=args.channel, x=args.x, ci=args.ci,
         data=DataSpec(args.data, args.normalize, args.samples), max_trials=args.max_trials,
         seed=args.seed, lo=args.lo, hi=args.hi, resolution=args.resolution,
-        backend=args.backend), progress=not args.json)
+        confidence=args.confidence, first_samples=args.first_samples,
+        backend=args.backend), results=args.results, progress=not args.json)
+    rows = [(f"{p.rate:.4g}", p.verdict, f"{p.mean:.4f}", f"[{p.ci_low:.4f}, {p.ci_high:.4f}]",
+             p.trials, p.samples) for p in r.probes]
     _emit(args, r.to_json(),
-          f"R({r.x:g}) of {r.codec} under {r.channel}: {r.r:.4g} "
-          f"(interval [{r.ci_low:.4g}, {r.ci_high:.4g}], {r.status}; A = "
+          tabulate(rows, headers=["rate", "decision", "mean", "interval", "trials",
+                                  "samples/trial"])
+          + f"\nR({r.x:g}) of {r.codec} under {r.channel}: {r.r:.4g}, bracket "
+          f"[{r.lo:.4g}, {r.hi:.4g}), interval [{r.ci_low:.4g}, {r.ci_high:.4g}] "
+          f"({r.status}; each decision at {r.confidence:g} confidence, A = "
           f"{r.reference_accuracy:.4f}, x·A = {r.threshold:.4f}); {len(r.probes)} probes, "
-          f"{r.variants} variants, {r.inferences} inferences"
+          f"{r.variants} variants, {r.inferences} sample inferences"
           + (f"; {r.unresolved} probe(s) reached --max-trials before ±{r.ci:g}, which widens "
              f"the interval" if r.unresolved else ""))
 
@@ -819,7 +825,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="as host sweep --channel (bsc takes no rate: it is searched)")
     rb.add_argument("--x", type=float, default=0.95, help="criterion: mean accuracy >= x*A")
     rb.add_argument("--ci", type=float, default=0.005,
-                    help="half-width of the mean-accuracy confidence interval at each probe")
+                    help="half-width of the indifference zone around x*A: a probe whose "
+                         "interval is this narrow is decided by its mean (default 0.005)")
     rb.add_argument("--data", default="digits", help="dataset (as host eval --data)")
     rb.add_argument("--normalize",
                    help="input normalisation (as host eval; default: the one the model "
@@ -832,6 +839,14 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--hi", type=float, default=0.5, help="upper end of the search (RBER)")
     rb.add_argument("--resolution", type=float, default=0.1,
                     help="stop when the bracket hi/lo <= 1 + resolution")
+    rb.add_argument("--confidence", type=float, default=0.95,
+                    help="probability that each probe's decision and interval are right "
+                         "(default 0.95)")
+    rb.add_argument("--first-samples", type=_positive, dest="first_samples",
+                    help="samples per trial at a probe's first look (default N/32, at least "
+                         "64; N turns sequential stopping over samples off)")
+    rb.add_argument("--results", type=Path,
+                    help="probes file, resumed if present (a rerun reads its probes back)")
     _add_backend(rb)
     rb.set_defaults(func=cmd_robustness)
 

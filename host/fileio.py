@@ -20,9 +20,10 @@ its outputs, before anything is written.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from host.errors import FlipLabError
@@ -222,3 +223,57 @@ def check_outputs(outputs: Iterable[PathLike], inputs: Iterable[PathLike | None]
             if _same_file(a, b):
                 raise FlipLabError(f"outputs {a} and {b} are the same file; choose another "
                                    f"output name")
+
+
+class ProbeLog:
+    """A search's probes file, resumable: a header line (the search's settings) then one
+    JSON line per probe, each appended, flushed and fsynced as it comes. A rerun with the
+    same header reads the probes back (a torn last line is dropped: that probe runs again);
+    another header is refused.
+
+    Args:
+        path: the file (created with the header when absent).
+        header: the search's settings (JSON-serialisable).
+        key: a row -> the probe it answers (``rows`` maps it to the row).
+    """
+
+    def __init__(self, path: Path, header: dict, key: Callable[[dict], Hashable]) -> None:
+        self.path, self.header, self.key = path, header, key
+        self.rows: dict[Hashable, dict] = {}
+        if path.exists():
+            try:
+                text = path.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise FlipLabError(f"cannot read the probes file {path}: {exc}") from None
+            lines = text.splitlines()
+            try:
+                first = json.loads(lines[0]) if lines else None
+            except json.JSONDecodeError:
+                first = None
+            if first != header:
+                raise FlipLabError(f"{path} holds another search (other model or settings); "
+                                   f"choose another --results file")
+            for line in lines[1:]:
+                try:
+                    row = json.loads(line)
+                    self.rows[key(row)] = row
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                    continue  # a torn last line: that probe is evaluated again
+            if not text.endswith("\n"):
+                self._append(None)  # end the torn line: the next row gets its own
+        else:
+            self._append(header)
+
+    def _append(self, row: dict | None) -> None:
+        try:
+            with open(self.path, "a") as f:
+                f.write("\n" if row is None else json.dumps(row) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise FlipLabError(f"cannot write the probes file {self.path}: "
+                               f"{_describe(exc)}") from None
+
+    def record(self, row: dict) -> None:
+        self.rows[self.key(row)] = row
+        self._append(row)

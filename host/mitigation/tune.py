@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from host.errors import FlipLabError
 from host.evaluation import top1
 from host.executors.ort import OnnxExecutor
 from host.export import CodecPlan, build_image
+from host.fileio import ProbeLog
 from host.image import write_atomic
 from host.inject import error_pattern
 from host.metrics import auc
@@ -144,48 +144,6 @@ def write_model(model: onnx.ModelProto, out: str | os.PathLike) -> None:
 
 
 # ------------------------------------------------------------------------------ Step 3
-
-class _ProbeLog:
-    """The probes file: a header line (the search's settings) then one JSON line per probe."""
-
-    def __init__(self, path: Path, header: dict) -> None:
-        self.path, self.header = path, header
-        self.probes: dict[tuple[str, float], dict] = {}
-        if path.exists():
-            try:
-                lines = path.read_text().splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise FlipLabError(f"cannot read the probes file {path}: {exc}") from None
-            try:
-                first = json.loads(lines[0]) if lines else None
-            except json.JSONDecodeError:
-                first = None
-            if first != header:
-                raise FlipLabError(f"{path} holds another search (other model or settings); "
-                                   f"choose another --results file")
-            for line in lines[1:]:
-                try:
-                    row = json.loads(line)
-                    self.probes[(row["layer"], float(row["t"]))] = row
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                    continue  # a torn last line: that probe is evaluated again
-        else:
-            self._append(header)
-
-    def _append(self, row: dict) -> None:
-        try:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(row) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:
-            raise FlipLabError(f"cannot write the probes file {self.path}: "
-                               f"{exc.strerror}") from None
-
-    def record(self, row: dict) -> None:
-        self.probes[(row["layer"], float(row["t"]))] = row
-        self._append(row)
-
 
 class LayerObjective:
     """T -> AUC for one layer, faults in that layer only (see the module docstring).
@@ -308,7 +266,7 @@ def tune_thresholds(model_path: str | os.PathLike, clip: ClipSettings, tune: Tun
               "rates": list(parse_rates(tune.rates)), "trials": tune.trials, "seed": tune.seed,
               "samples": len(y), "data": clip.data.data, "normalize": normalize,
               "n": tune.n, "m": tune.m, "delta": tune.delta, "form": clip.form}
-    log = _ProbeLog(Path(results), header)
+    log = ProbeLog(Path(results), header, key=lambda row: (row["layer"], float(row["t"])))
     tunings = []
     with tempfile.TemporaryDirectory(prefix="fliplab-clip-") as tmp:
         for layer in act_max:
@@ -317,7 +275,7 @@ def tune_thresholds(model_path: str | os.PathLike, clip: ClipSettings, tune: Tun
 
             def auc_of(t: float, layer: str = layer, objective: LayerObjective = objective
                        ) -> float:
-                row = log.probes.get((layer, float(t)))
+                row = log.rows.get((layer, float(t)))
                 if row is None:
                     curve = objective.curve(t)
                     row = {"layer": layer, "t": float(t), "auc": _auc_of_curve(curve),

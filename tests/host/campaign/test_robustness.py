@@ -21,7 +21,10 @@ def test_robustness_agrees_with_the_grid(tmp_path):
         codec="parity8", x=x, ci=0.01, data=DataSpec(samples=200), seed=seed,
         max_trials=trials, lo=1e-4, hi=0.3, resolution=0.15), progress=False)
     assert r.status == "bracketed" and r.ci_low <= r.r <= r.ci_high
-    assert r.inferences == (r.variants + 1) * 200
+    # sample inferences: the reference pass, then at most every probe's trials x samples
+    # (fewer: identical variants are answered from one another)
+    assert 200 < r.inferences <= 200 + sum(p.trials * p.samples for p in r.probes)
+    assert r.inferences + r.reused == 200 + sum(p.trials * p.samples for p in r.probes)
     # the grid R(x) of a fine sweep with the same seed (same trial patterns), per seed 000:
     # the largest tested rate whose mean accuracy is >= x*A
     rates = np.geomspace(r.ci_low / 1.5, min(r.ci_high * 1.5, 0.3), 14)
@@ -46,3 +49,40 @@ def test_robustness_bad_input():
         find_robustness("digits_mlp", RobustnessSettings(lo=0.1, hi=0.01), progress=False)
     with pytest.raises(FlipLabError, match="unknown codec"):
         find_robustness("digits_mlp", RobustnessSettings(codec="fixed99x"), progress=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# resuming, and variants that decode to identical weights
+
+SMALL = RobustnessSettings(codec="fixed8", x=0.95, ci=0.02, data=DataSpec(samples=120),
+                           max_trials=16, lo=1e-3, hi=0.2, resolution=0.5)
+
+
+def test_robustness_resumes_from_its_probes_file(tmp_path):
+    results = tmp_path / "probes.jsonl"
+    first = find_robustness("digits_mlp", SMALL, results=results, progress=False)
+    lines = results.read_text().splitlines()
+    assert len(lines) == 1 + len(first.probes)
+    # a torn last line: that probe alone runs again, and the answer is the same
+    results.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:10])
+    again = find_robustness("digits_mlp", SMALL, results=results, progress=False)
+    assert again.to_json() | {"inferences": 0, "reused": 0, "variants": 0} == \
+        first.to_json() | {"inferences": 0, "reused": 0, "variants": 0}
+    assert 120 < again.inferences < first.inferences
+    # every probe read back: only the reference pass runs
+    third = find_robustness("digits_mlp", SMALL, results=results, progress=False)
+    assert third.inferences == 120 and third.r == first.r
+    with pytest.raises(FlipLabError, match="another search"):
+        find_robustness("digits_mlp", RobustnessSettings(**{**SMALL.__dict__, "x": 0.9}),
+                        results=results, progress=False)
+
+
+def test_variants_equal_to_the_clean_model_are_not_run():
+    # at 1e-7 the ~0.4 expected flips of the MLP's 8-bit words leave most trials clean: they
+    # are answered by the reference pass, and the probe passes as the clean model does
+    r = find_robustness("digits_mlp", RobustnessSettings(
+        **{**SMALL.__dict__, "lo": 1e-7, "hi": 2e-7, "resolution": 1.5}), progress=False)
+    assert r.status == "above_bracket"
+    p = r.probes[0]
+    assert p.verdict == "above" and r.reused > 0
+    assert r.inferences + r.reused == 120 + p.trials * p.samples
