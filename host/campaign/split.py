@@ -82,6 +82,17 @@ def _value_info(name: str, types: dict[str, onnx.TypeProto]) -> onnx.ValueInfoPr
     return vi
 
 
+def _producers(g: onnx.GraphProto, outputs: list[str]) -> list[onnx.NodeProto]:
+    """The nodes of ``g`` that ``outputs`` depend on, in graph order."""
+    needed, nodes = set(outputs), []
+    for node in reversed(list(g.node)):
+        if any(o in needed for o in node.output):
+            nodes.append(node)
+            needed.update(i for i in node.input if i)
+    nodes.reverse()
+    return nodes
+
+
 def _sub_model(model: onnx.ModelProto, nodes: list[onnx.NodeProto],
                inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto],
                slots: dict[str, onnx.ValueInfoProto], name: str) -> onnx.ModelProto:
@@ -146,12 +157,7 @@ def split_at_weights(model: onnx.ModelProto, corrupted: Iterable[str], *,
     prefix_outputs = [b for b in boundary if b != input_name]
     prefix = None
     if prefix_outputs:
-        needed, nodes = set(prefix_outputs), []
-        for node in reversed(list(g.node)):
-            if any(o in needed for o in node.output):
-                nodes.append(node)
-                needed.update(i for i in node.input if i)
-        nodes.reverse()
+        nodes = _producers(g, prefix_outputs)
         data_input = [v for v in g.input if v.name == input_name]
         prefix = _sub_model(model, nodes, data_input,
                             [_value_info(b, types) for b in prefix_outputs], slots,
@@ -200,13 +206,7 @@ def split_at_value(model: onnx.ModelProto, value: str, *, input_name: str,
     suffix = _sub_model(model, affected, [_value_info(b, types) for b in boundary],
                         [_value_info(output_name, types)], {}, f"{g.name}_suffix")
     prefix_outputs = [b for b in boundary if b != input_name]
-    needed, nodes = set(prefix_outputs), []
-    for node in reversed(list(g.node)):
-        if any(o in needed for o in node.output):
-            nodes.append(node)
-            needed.update(i for i in node.input if i)
-    nodes.reverse()
-    prefix = _sub_model(model, nodes, [v for v in g.input if v.name == input_name],
+    prefix = _sub_model(model, _producers(g, prefix_outputs), [v for v in g.input if v.name == input_name],
                         [_value_info(b, types) for b in prefix_outputs], {}, f"{g.name}_prefix")
     return GraphSplit(prefix=prefix, suffix=suffix, boundary=tuple(boundary),
                       prefix_weights=(), suffix_weights=(), prefix_outputs=tuple(prefix_outputs))
