@@ -86,7 +86,72 @@ def main() -> None:
             return
         results["ber"] = ber_study(args)
         write_atomic(results_path, json.dumps(results, indent=2).encode())
-    print(json.dumps(results, indent=2))
+    write_atomic(OUT / "failure_results.md", markdown(results).encode())
+    print(markdown(results))
+
+
+def markdown(results: dict) -> str:
+    """The tables of docs/reproductions.md from failure_results.json."""
+    lines = []
+    c = results.get("criticality")
+    if c:
+        lines += [f"Single MSB flip, first {c['samples']} test images, layer outputs "
+                  f"{', '.join(c['layers_compared'])} (logits left out of 'worst hidden'):", "",
+                  "| model | correct | worst hidden neuron | worst failure rate (hidden) | "
+                  "mean (hidden) | neurons > 10 % | worst incl. logits |",
+                  "|---|---|---|---|---|---|---|"]
+        for name in MODELS:
+            m = c[name]
+            layer, pos, shape = m["worst_hidden_neuron"]
+            lines.append(f"| {LABELS[name]} | {m['correct_samples']} | {layer} ({shape}) "
+                         f"at {pos} | {100 * m['worst_hidden']:.2f} % | "
+                         f"{100 * m['mean_hidden']:.3f} % | {m['neurons_over_10pct_hidden']} | "
+                         f"{100 * m['worst_all']:.2f} % |")
+        lines += ["", "| change of the worst-case failure rate (negative: lower) | hidden | "
+                  "incl. logits |",
+                  "|---|---|---|"]
+        for pair in ("architecture vs original", "feature vs architecture",
+                     "feature vs original"):
+            h, a = (c["reduction"][f"{k}: {pair}"] for k in ("worst_hidden", "worst_all"))
+            lines.append(f"| {pair} | {-100 * h:+.1f} % | {-100 * a:+.1f} % |")
+        lines += ["", "| layer | shape | original max | architecture max | feature max |",
+                  "|---|---|---|---|---|"]
+        for layer in c["original"]["layers"]:
+            cells = [f"{100 * c[n]['layers'][layer]['max']:.2f} %"
+                     if layer in c[n]["layers"] else "not run" for n in MODELS]
+            shapes = "/".join(dict.fromkeys(c[n]["layers"][layer]["shape"] for n in MODELS
+                                            if layer in c[n]["layers"]))
+            lines.append(f"| {layer} | {shapes} | {' | '.join(cells)} |")
+        lines.append("")
+    b = results.get("ber")
+    if b:
+        lines += [f"BER study: first {b['samples']} test images, {b['runs_per_ber']} runs per "
+                  "BER (each run: every stored activation bit of every sample flips with the "
+                  "BER); failure rate in %, raw / excess over the fault-free quantised model "
+                  "(± standard error of the excess):", "",
+                  "| BER | " + " | ".join(LABELS[n] for n in MODELS) + " |",
+                  "|---|---|---|---|"]
+        lines.append("| 0 (fault-free quantised) | " + " | ".join(
+            f"{100 * b[n]['clean_failure_rate']:.2f}" for n in MODELS) + " |")
+        for r in b["original"]["per_rate"]:
+            lines.append(f"| {r} | " + " | ".join(
+                f"{100 * b[n]['per_rate'][r]['raw']:.2f} / "
+                f"{100 * b[n]['per_rate'][r]['excess']:.3f} ± "
+                f"{100 * b[n]['per_rate'][r]['excess_sem']:.3f}" for n in MODELS) + " |")
+        lines += ["", "| relative change of the failure rate (negative: lower) | " + " | ".join(
+            b["original"]["per_rate"]) + " | mean over the BERs | mean over the resolved "
+            "BERs (excess > 3 SE in both) |",
+            "|---|" + "---|" * (len(b["original"]["per_rate"]) + 2)]
+        for key, v in b["reduction"].items():
+            cells = ["—" if x is None else f"{-100 * x:+.1f} %" for x in v["per_rate"].values()]
+            mean = v["mean_over_rates"]
+            res = v["mean_over_resolved_rates"]
+            lines.append(f"| {key} | " + " | ".join(cells) +
+                         f" | {'—' if mean is None else f'{-100 * mean:+.1f} %'} | "
+                         f"{'—' if res is None else f'{-100 * res:+.1f} %'} "
+                         f"({', '.join(v['resolved_rates'])}) |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def _model(name: str) -> str:
@@ -218,10 +283,16 @@ def ber_study(args) -> dict:
                  ("original", "architecture")):
         for col in ("raw", "excess"):
             rel = 1 - curves[b][col] / curves[a][col].replace(0, np.nan)
+            # BERs where both excess curves lie more than 3 standard errors above 0
+            resolved = ((curves[a].excess > 3 * curves[a].excess_sem) &
+                        (curves[b].excess > 3 * curves[b].excess_sem))
             out.setdefault("reduction", {})[f"{col}: {b} vs {a}"] = {
                 "per_rate": {f"{r:g}": (None if np.isnan(v) else float(v))
                              for r, v in rel.items()},
-                "mean_over_rates": (float(rel.mean()) if rel.notna().any() else None)}
+                "mean_over_rates": (float(rel.mean()) if rel.notna().any() else None),
+                "resolved_rates": [f"{r:g}" for r in rel.index[resolved]],
+                "mean_over_resolved_rates": (float(rel[resolved].mean()) if resolved.any()
+                                             else None)}
     _plot_fig7(curves)
     return out
 
