@@ -54,6 +54,7 @@ import statistics
 import subprocess
 import sys
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
@@ -69,14 +70,15 @@ CODEC = "fixed8"
 # ---------------------------------------------------------------------------------------------
 # workers: one per tool, each in its own process
 
-class Worker:
+class Worker(ABC):
     """A tool's side: ``setup()`` once, then ``step(trial)`` -> one result per variant."""
 
     def __init__(self, a: argparse.Namespace) -> None:
         self.a = a
 
+    @abstractmethod
     def step(self, trial: int) -> list[dict]:
-        raise NotImplementedError
+        """One trial of this tool: a result row per rate (one row for a floor)."""
 
 
 def _clock() -> tuple[float, float]:
@@ -180,6 +182,11 @@ class TorchWorker(Worker):
                 p.copy_(self.qrange.dequantise(self.qrange.quantise(p)))
         return m
 
+
+
+class InjectingTorchWorker(TorchWorker):
+    """A torch tool that corrupts the model: one variant per rate and trial."""
+
     def step(self, trial: int) -> list[dict]:
         out = []
         for i, rate in enumerate(self.rates):
@@ -188,8 +195,9 @@ class TorchWorker(Worker):
             out.append({"rate": rate, "accuracy": acc, **_since(t)})
         return out
 
+    @abstractmethod
     def variant(self, rate: float, generator) -> float:
-        raise NotImplementedError
+        """Accuracy of one corrupted model at ``rate``, its flips drawn from ``generator``."""
 
 
 class TorchFloor(TorchWorker):
@@ -213,7 +221,7 @@ class TorchFloor(TorchWorker):
         return [{"rate": 0.0, "accuracy": acc, **_since(t)}]
 
 
-class PlainTorch(TorchWorker):
+class PlainTorch(InjectingTorchWorker):
     """deepcopy + quantise + Bernoulli mask over the bit planes + dequantise, then evaluate."""
 
     def __init__(self, a: argparse.Namespace) -> None:
@@ -236,7 +244,7 @@ class ChannelsLast(PlainTorch):
     channels_last = True
 
 
-class Mrfi(TorchWorker):
+class Mrfi(InjectingTorchWorker):
     """MRFI 2.1: a weight FI config on every Conv2d and Linear, weights and biases."""
 
     def __init__(self, a: argparse.Namespace) -> None:
@@ -300,7 +308,7 @@ faultinject:
         return self.accuracy(self.fi_model)
 
 
-class PyTorchFi(TorchWorker):
+class PyTorchFi(InjectingTorchWorker):
     """PyTorchFI 0.6: declare_weight_fi with one location per flipped bit (weights only)."""
 
     def __init__(self, a: argparse.Namespace) -> None:
