@@ -236,27 +236,8 @@ class FlipStudy:
         after = next((f for f in self.formats if f.layer == gap.name), None)  # its quantiser
         others = {b: found[b] for b in cut.boundary[1:]}
         session = _session(cut.suffix, self.threads)
-        failures = np.zeros(n, np.int64)
+        queue = _SuffixQueue(session, pooled, base.shape[1:], others, self.output_name, self.y, n)
         skipped = 0
-        pending_rows: list[np.ndarray] = []
-        pending_j: list[np.ndarray] = []
-        pending_s: list[np.ndarray] = []
-
-        def flush() -> None:
-            if not pending_rows:
-                return
-            rows = np.concatenate(pending_rows)
-            feeds = {pooled: rows.reshape(len(rows), *base.shape[1:])}
-            feeds.update({b: np.repeat(v[:1], len(rows), 0) if v.shape[0] == 1 else
-                          v[np.concatenate(pending_s)] for b, v in others.items()})
-            out = session.run([self.output_name], feeds)[0].reshape(len(rows), -1)
-            wrong = out.argmax(axis=1) != self.y[np.concatenate(pending_s)]
-            np.add.at(failures, np.concatenate(pending_j), wrong.astype(np.int64))
-            pending_rows.clear()
-            pending_j.clear()
-            pending_s.clear()
-
-        queued = 0
         for j in self._neurons(fmt, n):
             c = j // area
             new = (base2[:, c].astype(np.float64) + delta[:, j] / area).astype(np.float32)
@@ -269,15 +250,8 @@ class FlipStudy:
                 continue
             rows = base2[live].copy()
             rows[:, c] = new[live]
-            pending_rows.append(rows)
-            pending_j.append(np.full(len(live), j))
-            pending_s.append(live)
-            queued += len(live)
-            if queued >= ROWS:
-                flush()
-                queued = 0
-        flush()
-        return LayerResult(fmt, failures, self.correct, n * self.correct - skipped, skipped,
+            queue.add(rows, j, live)
+        return LayerResult(fmt, queue.finish(), self.correct, n * self.correct - skipped, skipped,
                            "closed form (global average pool)", time.perf_counter() - t0)
 
 
@@ -306,26 +280,9 @@ class FlipStudy:
         after = next((f for f in self.formats if f.layer == gap.name), None)
         others = {b: found[b] for b in cut.boundary[1:]}
         session = _session(cut.suffix, self.threads)
-        failures = np.zeros(n, np.int64)
+        queue = _SuffixQueue(session, pooled, found[pooled].shape[1:], others, self.output_name,
+                             self.y, n)
         skipped = 0
-        batch_rows: list[np.ndarray] = []
-        batch_j: list[np.ndarray] = []
-        batch_s: list[np.ndarray] = []
-        queued = 0
-
-        def flush() -> None:
-            if not batch_rows:
-                return
-            rows = np.concatenate(batch_rows)
-            s_idx = np.concatenate(batch_s)
-            feeds = {pooled: rows.reshape(len(rows), *found[pooled].shape[1:])}
-            feeds.update({b: v[s_idx] for b, v in others.items()})
-            out = session.run([self.output_name], feeds)[0].reshape(len(rows), -1)
-            np.add.at(failures, np.concatenate(batch_j),
-                      (out.argmax(axis=1) != self.y[s_idx]).astype(np.int64))
-            batch_rows.clear()
-            batch_j.clear()
-            batch_s.clear()
 
         shape = fmt.shape
         for j in self._neurons(fmt, n):
@@ -350,17 +307,53 @@ class FlipStudy:
             skipped += self.correct - len(live)
             if len(live) == 0:
                 continue
-            batch_rows.append(new)
-            batch_j.append(np.full(len(live), j))
-            batch_s.append(live)
-            queued += len(live)
-            if queued >= ROWS:
-                flush()
-                queued = 0
-        flush()
-        return LayerResult(fmt, failures, self.correct, n * self.correct - skipped, skipped,
+            queue.add(new, j, live)
+        return LayerResult(fmt, queue.finish(), self.correct, n * self.correct - skipped, skipped,
                            "local (patch through " + ", ".join(st.node.op_type for st in chain)
                            + ")", time.perf_counter() - t0)
+
+
+
+class _SuffixQueue:
+    """Flipped pooled rows waiting for the suffix: ``add(rows, neuron, samples)`` queues them,
+    a full queue (ROWS rows) runs as one batch, ``finish()`` runs the rest and returns the
+    failures per neuron (a sample counts when the suffix's top-1 is not its label)."""
+
+    def __init__(self, session, pooled: str, pooled_shape: tuple[int, ...],
+                 others: dict[str, np.ndarray], output_name: str, y: np.ndarray,
+                 neurons: int) -> None:
+        self.session, self.pooled, self.pooled_shape = session, pooled, tuple(pooled_shape)
+        self.others, self.output_name, self.y = others, output_name, y
+        self.failures = np.zeros(neurons, np.int64)
+        self.rows: list[np.ndarray] = []
+        self.neurons: list[np.ndarray] = []
+        self.samples: list[np.ndarray] = []
+        self.queued = 0
+
+    def add(self, rows: np.ndarray, neuron: int, samples: np.ndarray) -> None:
+        self.rows.append(rows)
+        self.neurons.append(np.full(len(samples), neuron))
+        self.samples.append(samples)
+        self.queued += len(samples)
+        if self.queued >= ROWS:
+            self._flush()
+
+    def finish(self) -> np.ndarray:
+        self._flush()
+        return self.failures
+
+    def _flush(self) -> None:
+        if not self.rows:
+            return
+        rows = np.concatenate(self.rows)
+        s_idx = np.concatenate(self.samples)
+        feeds = {self.pooled: rows.reshape(len(rows), *self.pooled_shape)}
+        feeds.update({b: np.repeat(v[:1], len(rows), 0) if v.shape[0] == 1 else v[s_idx]
+                      for b, v in self.others.items()})
+        out = self.session.run([self.output_name], feeds)[0].reshape(len(rows), -1)
+        np.add.at(self.failures, np.concatenate(self.neurons),
+                  (out.argmax(axis=1) != self.y[s_idx]).astype(np.int64))
+        self.rows, self.neurons, self.samples, self.queued = [], [], [], 0
 
 
 @dataclass

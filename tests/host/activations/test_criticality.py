@@ -46,6 +46,17 @@ def test_split_and_closed_form_equal_brute_force(setting, bit):
     assert skipped > 0 and failures > 0  # the comparison covers skips and failures
 
 
+def test_many_small_suffix_batches_give_the_same_failures(setting, monkeypatch):
+    """The queue of flipped rows runs whenever ROWS rows wait: batch edges change nothing."""
+    import host.activations.criticality as criticality
+
+    model, x, y, formats = setting
+    whole = [FlipStudy(model, x, y, formats).layer(fmt).failures for fmt in formats]
+    monkeypatch.setattr(criticality, "ROWS", 7)
+    for fmt, expected in zip(formats, whole):
+        assert np.array_equal(FlipStudy(model, x, y, formats).layer(fmt).failures, expected)
+
+
 def test_zero_rate_fails_nothing(setting):
     model, x, y, formats = setting
     faulty = insert_fault_points(model, formats)
