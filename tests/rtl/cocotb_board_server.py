@@ -66,22 +66,28 @@ async def watch_txd(dut, master: int, div: int, txd=None) -> None:
         os.write(master, bytes([byte]))
 
 
+def start_host_session(script: str, *args: str) -> tuple[int, int, subprocess.Popen]:
+    """A pty pair (master, slave) and the host-side session ``script`` started on the slave
+    (argv: port, work folder, *args), its stdout and stderr piped together."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    work = Path(os.environ.get("FLIPLAB_WORKDIR", "."))
+    env = {**os.environ, "FLIPLAB_BOARD_TIMEOUT": os.environ.get("FLIPLAB_BOARD_TIMEOUT", "60"),
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE)])}
+    python = os.environ.get("FLIPLAB_PYTHON", sys.executable)
+    host = subprocess.Popen([python, str(HERE / script), os.ttyname(slave), str(work), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    return master, slave, host
+
+
 @cocotb.test(timeout_time=None)
 async def host_board_session_over_a_simulated_uart(dut) -> None:
     """board_session.py (host board info/write/verify/dump/read/mode, bad frames, RESET) passes."""
     div = env_int("CLK_DIV", 8)
     dut.rxd.value = 1
     await start_and_reset(dut)
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    os.set_blocking(master, False)
-    port = os.ttyname(slave)
-    work = Path(os.environ.get("FLIPLAB_WORKDIR", "."))
-    env = {**os.environ, "FLIPLAB_BOARD_TIMEOUT": os.environ.get("FLIPLAB_BOARD_TIMEOUT", "60"),
-           "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE)])}
-    python = os.environ.get("FLIPLAB_PYTHON", sys.executable)
-    host = subprocess.Popen([python, str(HERE / "board_session.py"), port, str(work), "20"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    master, slave, host = start_host_session("board_session.py", "20")
     cocotb.start_soon(watch_txd(dut, master, div))
     await drive_rxd(dut, master, div, lambda: host.poll() is not None)
     output = host.stdout.read() if host.stdout else ""

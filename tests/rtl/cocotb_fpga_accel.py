@@ -7,20 +7,13 @@ pseudo-terminal: the line model of cocotb_board_server.py, on the top's ftdi_txd
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-import tty
-from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
-from cocotb_board_server import drive_rxd, watch_txd
+from cocotb_board_server import drive_rxd, start_host_session, watch_txd
 from cocotb_util import CLOCK_NS, env_int
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
 
 
 @cocotb.test(timeout_time=None)
@@ -33,17 +26,8 @@ async def host_accel_session_over_the_tops_uart(dut) -> None:
     Clock(dut.clk_25mhz, CLOCK_NS, unit="ns").start()
     await ClockCycles(dut.clk_25mhz, 8)  # the reset synchroniser releases the server
     assert int(dut.led.value) & 1, "led[0]: still in reset"
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    os.set_blocking(master, False)
-    port = os.ttyname(slave)
-    work = Path(os.environ.get("FLIPLAB_WORKDIR", "."))
-    env = {**os.environ, "FLIPLAB_BOARD_TIMEOUT": os.environ.get("FLIPLAB_BOARD_TIMEOUT", "60"),
-           "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE)])}
-    python = os.environ.get("FLIPLAB_PYTHON", sys.executable)
     t0 = time.perf_counter()
-    host = subprocess.Popen([python, str(HERE / "accel_session.py"), port, str(work)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    master, slave, host = start_host_session("accel_session.py")
     cocotb.start_soon(watch_txd(dut, master, div, txd=dut.ftdi_rxd))
     await drive_rxd(dut, master, div, lambda: host.poll() is not None, rxd=dut.ftdi_txd,
                     server=dut.u_top.u_server)
