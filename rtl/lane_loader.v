@@ -94,7 +94,8 @@ localparam BUF_BITS = 3*WORD_BITS + LANES*MAX_Q;
 localparam LVL_BITS = $clog2(BUF_BITS + 1);
 localparam CMP_BITS = LVL_BITS + 2;
 localparam CNT_BITS = $clog2(LANES + 1);
-localparam IDX_BITS = $clog2(BUF_BITS);
+localparam POP_BITS = $clog2(LANES*MAX_Q + 1);   // a beat's size, <= LANES*MAX_Q
+localparam INS_BITS = $clog2(BUF_BITS - WORD_BITS + 1);  // where a word goes, <= BUF - WORD
 localparam SKIP_BITS = WORD_SHIFT;
 
 localparam [CMP_BITS-1:0] WORD_CMP = WORD_BITS[CMP_BITS-1:0];
@@ -162,8 +163,13 @@ generate
     for (k = 0; k < LANES; k = k + 1) begin : lane
         localparam integer K_INT = k;
         localparam [CNT_BITS-1:0] K_CNT = K_INT[CNT_BITS-1:0];
-        wire [IDX_BITS-1:0] at = off_reg[k][IDX_BITS-1:0];
-        wire [MAX_Q-1:0]    field = buf_reg[at +: MAX_Q] & field_mask;
+        // lane k's field lies in the buffer's low (k+1)*MAX_Q bits (k*q <= k*MAX_Q): the
+        // selector spans k*MAX_Q + 1 positions, not the whole buffer
+        localparam WIN = (k + 1) * MAX_Q;
+        localparam AT_BITS = $clog2(WIN);
+        wire [WIN-1:0]      window = buf_reg[WIN-1:0];
+        wire [AT_BITS-1:0]  at = off_reg[k][AT_BITS-1:0];
+        wire [MAX_Q-1:0]    field = window[at +: MAX_Q] & field_mask;
         wire                odd = ^field;
         assign lane_mask[k] = (cnt_reg > K_CNT);
         assign lane_error[k] = lane_mask[k] && parity_reg && odd;
@@ -197,11 +203,13 @@ wire                issue = busy_reg && (level_cmp + in_flight + WORD_CMP <= BUF
 
 // the arriving word goes on top of the bits that stay: at level - bits when a beat is taken
 // (rest_reg holds that difference, so the shift amounts are registers), else at level
-wire [BUF_BITS-1:0]  buf_popped = pop ? (buf_reg >> bits_reg) : buf_reg;
+// (shift amounts cut to their ranges: a beat is at most LANES*MAX_Q bits, and a word arrives
+// only where it fits, at most BUF_BITS - WORD_BITS)
+wire [BUF_BITS-1:0]  buf_popped = pop ? (buf_reg >> bits_reg[POP_BITS-1:0]) : buf_reg;
 wire [LVL_BITS-1:0]  level_popped = pop ? rest_reg : level_reg;
 wire [BUF_BITS-1:0]  word_ext = {{(BUF_BITS-WORD_BITS){1'b0}}, word_reg};
-wire [BUF_BITS-1:0]  word_at_rest = word_ext << rest_reg;
-wire [BUF_BITS-1:0]  word_at_level = word_ext << level_reg;
+wire [BUF_BITS-1:0]  word_at_rest = word_ext << rest_reg[INS_BITS-1:0];
+wire [BUF_BITS-1:0]  word_at_level = word_ext << level_reg[INS_BITS-1:0];
 wire [LVL_BITS-1:0]  level_next = word_valid_reg ? (level_popped + word_len_reg) : level_popped;
 wire [LVL_BITS-1:0]  bits_next = !pop ? bits_reg : last_reg ? first_bits_reg : off_reg[cnt_next];
 
