@@ -14,9 +14,9 @@
  * so per-channel M/S and back-to-back neurons need no extra handshake.
  * Reference: host.hw.dense.dense_int8.
  *
- * Timing: one beat per cycle, no back-pressure. Pipeline: stage 1 registers
- * the beat's product sum, stage 2 accumulates, stages 3-4 are
- * requantize, stage 5 the clipped ReLU output register: out_valid pulses 5
+ * Timing: one beat per cycle, no back-pressure. Pipeline: stage 0 registers
+ * the lanes' products, stage 1 their sum, stage 2 accumulates, stages 3-5 are
+ * requantize, stage 6 the clipped ReLU output register: out_valid pulses 7
  * cycles after the in_last beat. A neuron of n inputs takes ceil(n/LANES)
  * beats.
  */
@@ -63,19 +63,39 @@ module mac_dense #
 localparam PROD_BITS = 2*IN_BITS;
 localparam SUM_BITS = PROD_BITS + $clog2(LANES);
 
-// beat sum of the products (masked lanes give 0). One process computes the
-// whole sum: it synthesises to the same multipliers and adders as a
-// structural tree, and Icarus evaluates it once per input change instead of
-// once per partial sum (about 3x faster accel_top simulations).
-reg signed [SUM_BITS-1:0] beat_sum;
+// stage 0: the lanes' products (0 for masked lanes) and the beat's configuration
+reg                      s0_valid_reg = 1'b0;
+reg                      s0_first_reg = 1'b0;
+reg                      s0_last_reg = 1'b0;
+reg [LANES*PROD_BITS-1:0] s0_prod_reg = {(LANES*PROD_BITS){1'b0}};
+reg [ACC_BITS-1:0]       s0_bias_reg = {ACC_BITS{1'b0}};
+reg [MULT_BITS-1:0]      s0_mult_reg = {MULT_BITS{1'b0}};
+reg [SHIFT_BITS-1:0]     s0_shift_reg = {SHIFT_BITS{1'b0}};
+reg [OUT_BITS-1:0]       s0_thresh_reg = {OUT_BITS{1'b0}};
+reg                      s0_act_reg = 1'b0;
+
 integer i;
+
+genvar g;
+generate
+    for (g = 0; g < LANES; g = g + 1) begin : lane
+        wire signed [PROD_BITS-1:0] prod = $signed(in_x[g*IN_BITS +: IN_BITS]) * $signed(in_w[g*IN_BITS +: IN_BITS]);
+        always @(posedge clk) begin
+            s0_prod_reg[g*PROD_BITS +: PROD_BITS] <= in_mask[g] ? prod : {PROD_BITS{1'b0}};
+        end
+    end
+endgenerate
+
+// beat sum of the registered products. One process computes the whole sum: it synthesises to
+// the same adders as a structural tree, and Icarus evaluates it once per input change instead
+// of once per partial sum (about 3x faster accel_top simulations).
+reg signed [SUM_BITS-1:0] beat_sum;
 
 always @* begin
     beat_sum = {SUM_BITS{1'b0}};
     for (i = 0; i < LANES; i = i + 1) begin
-        if (in_mask[i]) begin
-            beat_sum = beat_sum + $signed(in_x[i*IN_BITS +: IN_BITS]) * $signed(in_w[i*IN_BITS +: IN_BITS]);
-        end
+        beat_sum = beat_sum + {{(SUM_BITS-PROD_BITS){s0_prod_reg[i*PROD_BITS+PROD_BITS-1]}},
+                               s0_prod_reg[i*PROD_BITS +: PROD_BITS]};
     end
 end
 
@@ -99,15 +119,18 @@ reg [SHIFT_BITS-1:0] s2_shift_reg = {SHIFT_BITS{1'b0}};
 reg [OUT_BITS-1:0]   s2_thresh_reg = {OUT_BITS{1'b0}};
 reg                  s2_act_reg = 1'b0;
 
-// stages 3-4 run inside requantize; these follow them
+// stages 3-5 run inside requantize; these follow them
 reg [ACC_BITS-1:0]   s3_acc_reg = {ACC_BITS{1'b0}};
 reg [OUT_BITS-1:0]   s3_thresh_reg = {OUT_BITS{1'b0}};
 reg                  s3_act_reg = 1'b0;
 reg [ACC_BITS-1:0]   s4_acc_reg = {ACC_BITS{1'b0}};
 reg [OUT_BITS-1:0]   s4_thresh_reg = {OUT_BITS{1'b0}};
 reg                  s4_act_reg = 1'b0;
+reg [ACC_BITS-1:0]   s5_acc_reg = {ACC_BITS{1'b0}};
+reg [OUT_BITS-1:0]   s5_thresh_reg = {OUT_BITS{1'b0}};
+reg                  s5_act_reg = 1'b0;
 
-// stage 5: output
+// stage 6: output
 reg                  out_valid_reg = 1'b0;
 reg [ACC_BITS-1:0]   out_acc_reg = {ACC_BITS{1'b0}};
 reg [OUT_BITS-1:0]   out_data_reg = {OUT_BITS{1'b0}};
@@ -136,25 +159,38 @@ requantize #(
 );
 
 clipped_relu #(.DATA_BITS(OUT_BITS)) clipped_relu_inst (
-    .enable(s4_act_reg),
-    .thresh(s4_thresh_reg),
+    .enable(s5_act_reg),
+    .thresh(s5_thresh_reg),
     .in_data(rq_data),
     .out_data(act_data)
 );
 
 always @(posedge clk) begin
-    s1_valid_reg <= in_valid;
-    s1_first_reg <= in_first;
-    s1_last_reg <= in_last;
-    s1_sum_reg <= beat_sum;
+    s0_valid_reg <= in_valid;
+    s0_first_reg <= in_first;
+    s0_last_reg <= in_last;
     if (in_valid && in_first) begin
-        s1_bias_reg <= bias;
+        s0_bias_reg <= bias;
     end
     if (in_valid && in_last) begin
-        s1_mult_reg <= mult;
-        s1_shift_reg <= shift;
-        s1_thresh_reg <= thresh;
-        s1_act_reg <= act_en;
+        s0_mult_reg <= mult;
+        s0_shift_reg <= shift;
+        s0_thresh_reg <= thresh;
+        s0_act_reg <= act_en;
+    end
+
+    s1_valid_reg <= s0_valid_reg;
+    s1_first_reg <= s0_first_reg;
+    s1_last_reg <= s0_last_reg;
+    s1_sum_reg <= beat_sum;
+    if (s0_valid_reg && s0_first_reg) begin
+        s1_bias_reg <= s0_bias_reg;
+    end
+    if (s0_valid_reg && s0_last_reg) begin
+        s1_mult_reg <= s0_mult_reg;
+        s1_shift_reg <= s0_shift_reg;
+        s1_thresh_reg <= s0_thresh_reg;
+        s1_act_reg <= s0_act_reg;
     end
 
     s2_valid_reg <= 1'b0;
@@ -176,12 +212,16 @@ always @(posedge clk) begin
     s4_acc_reg <= s3_acc_reg;
     s4_thresh_reg <= s3_thresh_reg;
     s4_act_reg <= s3_act_reg;
+    s5_acc_reg <= s4_acc_reg;
+    s5_thresh_reg <= s4_thresh_reg;
+    s5_act_reg <= s4_act_reg;
 
     out_valid_reg <= rq_valid;
-    out_acc_reg <= s4_acc_reg;
+    out_acc_reg <= s5_acc_reg;
     out_data_reg <= act_data;
 
     if (rst) begin
+        s0_valid_reg <= 1'b0;
         s1_valid_reg <= 1'b0;
         s2_valid_reg <= 1'b0;
         out_valid_reg <= 1'b0;

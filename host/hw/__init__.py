@@ -9,7 +9,8 @@ floating point (docs/decisions.md#5, "one integer truth for hardware").
   valid mask for nulled weights), BatchNorm folding into tau (seed 004).
 - :mod:`host.hw.loader`: the weight loader's field unpacking and even-parity check.
 - :mod:`host.hw.program`: a whole layer program on a batch (what ``rtl/accel_top.v`` computes),
-  the host-side input quantisation and the predictions from the output vector.
+  the host-side input quantisation, the predictions from the output vector, and the cycles
+  per inference (``inference_cycles``).
 - :mod:`host.hw.lower`: ONNX (int8 QDQ or binarized MLP) -> layer program (imported on demand).
 """
 
@@ -23,6 +24,7 @@ from host.hw.dense import (
 from host.hw.loader import LoadedFields, extract_fields, sign_extend, stream_bits, unpack_fields
 from host.hw.program import (
     ProgramRun,
+    inference_cycles,
     input_activations,
     logits,
     predictions,
@@ -39,7 +41,7 @@ from host.hw.requant import (
 
 __all__ = [
     "DenseResult", "LoadedFields", "ProgramRun", "binary_dense", "clipped_relu", "dense_int8",
-    "input_activations", "logits", "predictions", "run_program",
+    "inference_cycles", "input_activations", "logits", "predictions", "run_program",
     "extract_fields", "fold_batchnorm", "quantize_multiplier", "requantize", "rounding_shift",
     "saturate_int8", "sign_extend", "stream_bits", "unpack_fields", "wrap_int32", "xnor_popcount",
 ]

@@ -90,6 +90,26 @@ def run_program(program: dict, payload: np.ndarray, activations: np.ndarray) -> 
     return ProgramRun(a, detected, trace)
 
 
+# fixed cycles of a layer besides its beats (docs/datapath.md, "Cycles per layer"): LOAD 1,
+# loader fill 3 (memory read, read register, bit buffer), the lane register 1, the unit's
+# latency (mac_dense 7, xnor_popcount 2), write-back 1, NEXT 1
+LAYER_OVERHEAD = {"int8": 14, "binary": 9}
+
+
+def inference_cycles(program: dict, lanes: int = 8, word_bits: int = 128) -> int:
+    """Clock cycles of one inference on ``rtl/accel_top.v`` (its cycle counter): the start
+    cycle, then per layer n_out * ceil(n_in / lanes) beats plus :data:`LAYER_OVERHEAD`, plus
+    one when the layer's first beat needs a second RAM word. Holds while the loader gives one
+    beat per cycle (lanes * q <= 5/8 * word_bits)."""
+    total = 1
+    for layer in program["layers"]:
+        n_in, n_out, q = int(layer["n_in"]), int(layer["n_out"]), int(layer["q"])
+        kind = "int8" if layer["type"] == "int8" else "binary"
+        straddle = int(layer["bit_offset"]) % word_bits + min(lanes, n_in) * q > word_bits
+        total += n_out * -(-n_in // lanes) + LAYER_OVERHEAD[kind] + int(straddle)
+    return total
+
+
 def input_activations(program: dict, x: np.ndarray) -> np.ndarray:
     """The accelerator's input vectors for float samples ``x`` (batch, n_in).
 

@@ -4,10 +4,11 @@
  * docs/protocol.md) beside the memory commands. Same pins (ulx3s.lpf) and
  * clock as ulx3s_top; built with make fpga BOARD=ulx3s-accel.
  *
- * Does not meet 25 MHz yet: nextpnr routes it at 23.7 MHz (critical path
- * lane_loader's K*q offset multiplier into mac_dense, docs/benchmarks.md), so
- * the build stops before the bitstream; the datapath rework of issue 13
- * item 2 is what makes it meet timing.
+ * Timing: before the datapath pipelining of issue 13 item 2 nextpnr routed it
+ * at 23.7 MHz (FAIL at 25: critical path lane_loader's K*q offset multiplier
+ * into mac_dense); with it, nextpnr's estimate after placement is 40.7 MHz
+ * (PASS at 25), and accel_top alone routes at 52.7 MHz (docs/benchmarks.md,
+ * "FPGA build").
  * Everything here is tested in simulation (tests/rtl/test_fpga_accel.py).
  */
 

@@ -31,7 +31,7 @@ from host.decode import decode_weights
 from host.errors import FlipLabError
 from host.executors import get_executor
 from host.export import CodecPlan, build_accel_image
-from host.hw.program import input_activations, run_program
+from host.hw.program import inference_cycles, input_activations, run_program
 from host.image import Image, write_image
 from host.inject import inject
 from host.model import load_model
@@ -109,8 +109,7 @@ def session(port: str, work: Path) -> None:
             np.testing.assert_array_equal(got.detected, np.full(samples, ref.detected), err_msg=case)
             assert (ref.detected > 0) == (case == "int8_noisy"), (case, ref.detected)
             lanes = loaded.config.lanes
-            expected = 1 + sum(l["n_out"] * -(-l["n_in"] // lanes) + (10 if l["type"] == "int8" else 7)
-                               for l in image.program["layers"])
+            expected = inference_cycles(image.program, lanes, loaded.config.word_bits)
             assert set(got.cycles.tolist()) == {expected}, (case, got.cycles, expected)
             runs[case] = {"outputs": got.outputs.tolist(), "cycles": got.cycles.tolist(),
                           "detected": got.detected.tolist()}

@@ -116,8 +116,8 @@ async def matches_reference(dut) -> None:
 
 
 @cocotb.test()
-async def latency_five_cycles_one_beat_per_cycle(dut) -> None:
-    """Neurons of 1, 3 and 1 beats back to back: results 5 cycles after each last beat."""
+async def latency_seven_cycles_one_beat_per_cycle(dut) -> None:
+    """Neurons of 1, 3 and 1 beats back to back: results 7 cycles after each last beat."""
     lanes = env_int("LANES", 8)
     gen = rng()
     await start_and_reset(dut)
@@ -126,4 +126,4 @@ async def latency_five_cycles_one_beat_per_cycle(dut) -> None:
         n = n_beats * lanes
         beats += neuron_beats(Neuron(np.ones(n, int), np.ones(n, int), 0, 1, 0, 127, True),
                               lanes, gen)
-    assert await output_cycles(dut, beats) == [0 + 5, 3 + 5, 4 + 5]  # last beats: cycles 0, 3, 4
+    assert await output_cycles(dut, beats) == [0 + 7, 3 + 7, 4 + 7]  # last beats: cycles 0, 3, 4

@@ -68,7 +68,7 @@ async def matches_reference(dut) -> None:
     want = requantize(acc, m, s)
     await start_and_reset(dut)
     got: list[int] = []
-    for k in range(len(cases) + 4):
+    for k in range(len(cases) + 5):
         if k < len(cases):
             dut.in_valid.value = 1
             dut.in_acc.value = to_unsigned(acc[k], 32)

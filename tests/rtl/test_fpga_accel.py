@@ -18,7 +18,7 @@ from host.sim.run import SOURCES
 
 CLK_DIV = 4  # clock cycles per UART bit in simulation (uart_rx needs >= 4)
 BAUD = 115200
-RUN_TIMEOUT = 20000  # cycles before ACCEL_RUN gives up (the digits programs take 839 and 2,150)
+RUN_TIMEOUT = 20000  # cycles before ACCEL_RUN gives up (the digits programs take 851 and 2,156)
 
 
 def test_fpga_top_runs_the_accelerator_for_the_host_client(tmp_path: Path) -> None:

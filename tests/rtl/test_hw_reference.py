@@ -19,6 +19,7 @@ from host.hw import (
     dense_int8,
     extract_fields,
     fold_batchnorm,
+    inference_cycles,
     quantize_multiplier,
     requantize,
     saturate_int8,
@@ -316,3 +317,19 @@ def test_unpack_fields_rejects_bad_requests() -> None:
         unpack_fields(words, 0, 1, 1, parity=True)  # no room for a check bit
     with pytest.raises(FlipLabError):
         unpack_fields(words, 0, 33, 1, parity=False)
+
+
+def test_inference_cycles_worked_example() -> None:
+    """docs/datapath.md, "Cycles per layer": the digits MLP (64-64-32-10 int8, word-aligned
+    weights) takes 1 + (512+14) + (256+14) + (40+14) = 851 cycles with 8 lanes; a binarized layer
+    costs 9 besides its beats, and a first beat that needs a second RAM word one more."""
+    layer = {"type": "int8", "q": 9, "bit_offset": 0}
+    mlp = {"layers": [{**layer, "n_in": 64, "n_out": 64}, {**layer, "n_in": 64, "n_out": 32},
+                      {**layer, "n_in": 32, "n_out": 10}]}
+    assert inference_cycles(mlp, lanes=8) == 851
+    binary = {"type": "binary", "q": 2, "n_in": 20, "n_out": 3, "bit_offset": 0}
+    assert inference_cycles({"layers": [binary]}, lanes=8) == 1 + 3 * 3 + 9
+    # 8 fields of 9 bits from bit 56 of a 128-bit word end at bit 128: no straddle; from 57 they do
+    assert inference_cycles({"layers": [{**mlp["layers"][0], "bit_offset": 56}]}) == 1 + 512 + 14
+    assert inference_cycles({"layers": [{**mlp["layers"][0], "bit_offset": 57}]}) == 1 + 512 + 15
+    assert inference_cycles({"layers": [{**mlp["layers"][0], "bit_offset": 128 + 57}]}) == 1 + 512 + 15
