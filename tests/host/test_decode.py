@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host.channels import flip_bits
 import host.decode
+from host.channels import flip_bits
 from host.decode import IncrementalDecoder, decode_weights, patchable
 from host.export import CodecPlan, build_image
 from host.model import load_model
