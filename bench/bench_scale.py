@@ -9,7 +9,7 @@
    onnxruntime session made once, the floor) and one ``run_unit`` of a fixed8 BSC campaign
    (one trial walking ``--rates``; per variant = unit time / rates). Then the same variant
    path taken apart (what ``run_unit`` calls, timed step by step): the nested error pattern,
-   ``IncrementalDecoder.flip`` (flip the new bits, re-decode the touched tensors), the
+   ``IncrementalDecoder.flip`` (flip the new bits, re-decode the touched words), the
    session build (``OnnxExecutor.session``: the decoded weights as external initializers) and
    the run.
 2. ``memory``: peak resident memory (``VmHWM``, read by the process itself at exit) of
@@ -134,7 +134,7 @@ def bench_variant(a: argparse.Namespace, folder: Path) -> list[str]:
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     parts_lines = ["", "The variant path taken apart (medians, CPU s): "
                    "pattern = the trial's nested error pattern ÷ rates; flip = "
-                   "`IncrementalDecoder.flip` (new bits, touched tensors re-decoded); session = "
+                   "`IncrementalDecoder.flip` (new bits, touched words re-decoded); session = "
                    "`OnnxExecutor.session` with the decoded weights; run = the samples through it.",
                    "", "| parameters | pattern | flip | session | run | clean pass |",
                    "|---:|---:|---:|---:|---:|---:|"]
