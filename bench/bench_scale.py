@@ -9,12 +9,13 @@
    onnxruntime session made once, the floor) and one ``run_unit`` of a fixed8 BSC campaign
    (one trial walking ``--rates``; per variant = unit time / rates). Then the same variant
    path taken apart (what ``run_unit`` calls, timed step by step): the nested error pattern,
-   ``IncrementalDecoder.flip`` (flip the new bits, re-decode the touched tensors), the
+   ``IncrementalDecoder.flip`` (flip the new bits, re-decode the touched words), the
    session build (``OnnxExecutor.session``: the decoded weights as external initializers) and
    the run.
-2. ``memory``: peak resident memory (``ru_maxrss`` of the child) of ``host sweep`` on the
-   10 M-parameter MLP with 2 and with 8 rates (one trial), against the float model's bytes plus
-   one batch of activations (samples × the widest layer × 4 bytes, input and output).
+2. ``memory``: peak resident memory (``VmHWM``, read by the process itself at exit) of
+   ``host sweep`` on the ``--memory-params`` MLPs with 2 and with 8 rates (one trial), against
+   the float model's bytes plus one batch of activations (samples × the widest layer × 4
+   bytes, input and output), beside the peak of the imports alone.
 3. ``dask``: the MNIST CNN of seed 000, a fixed8 campaign, on a Dask ``LocalCluster`` of 1, 2
    and 4 single-threaded worker processes (``host sweep --scheduler``: ``run_sweep(...,
    scheduler=address)``); wall time of the sweep, variants per second and the efficiency per
@@ -133,7 +134,7 @@ def bench_variant(a: argparse.Namespace, folder: Path) -> list[str]:
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     parts_lines = ["", "The variant path taken apart (medians, CPU s): "
                    "pattern = the trial's nested error pattern ÷ rates; flip = "
-                   "`IncrementalDecoder.flip` (new bits, touched tensors re-decoded); session = "
+                   "`IncrementalDecoder.flip` (new bits, touched words re-decoded); session = "
                    "`OnnxExecutor.session` with the decoded weights; run = the samples through it.",
                    "", "| parameters | pattern | flip | session | run | clean pass |",
                    "|---:|---:|---:|---:|---:|---:|"]
@@ -202,36 +203,56 @@ def bench_variant(a: argparse.Namespace, folder: Path) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # 2. memory of a sweep
 
+#: run ``host.cli.main(argv)`` in a fresh interpreter and print its own peak resident memory
+#: (``VmHWM``: the high-water mark of the process's address space, counted from its exec; the
+#: ``ru_maxrss`` of a child also counts the parent's pages at the fork, which on this script's
+#: process was a few hundred MB)
+_PEAK = ("import atexit, sys\n"
+         "def peak():\n"
+         "    status = dict(line.split(':', 1) for line in open('/proc/self/status'))\n"
+         "    sys.stderr.write('VmHWM ' + status['VmHWM'].split()[0] + '\\n')\n"
+         "atexit.register(peak)\n"
+         "if sys.argv[1:]:\n"
+         "    from host.cli import main\n"
+         "    sys.exit(main(sys.argv[1:]))\n"
+         "import host.campaign, host.executors.ort, pandas  # the imports alone\n")
+
+
 def peak_rss_of(argv: list[str]) -> tuple[int, float]:
-    """(peak resident bytes, wall s) of one child process."""
+    """(peak resident bytes, wall s) of ``host ARGV`` run in a fresh process."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(p.pid, 0)
-    if status:
-        raise SystemExit(f"{' '.join(argv)} failed: {p.stderr.read()}")
-    return usage.ru_maxrss * 1024, time.perf_counter() - t0
+    p = subprocess.run([sys.executable, "-c", _PEAK, *argv], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    if p.returncode:
+        raise SystemExit(f"host {' '.join(argv)} failed: {p.stderr}")
+    kib = [line.split()[1] for line in p.stderr.splitlines() if line.startswith("VmHWM ")]
+    return int(kib[-1]) * 1024, time.perf_counter() - t0
 
 
 def bench_memory(a: argparse.Namespace, folder: Path) -> list[str]:
-    host = str(Path(sys.executable).with_name("host"))
+    base, _ = peak_rss_of([])
     lines = ["", f"Command: `{' '.join([os.path.relpath(sys.executable), *sys.argv])}`", "",
              f"`host sweep MODEL --codecs fixed8 --rates 1e-3:1e-2:R --trials 1 --data "
-             f"DATA.npz`, {a.samples} samples, load {load()}; peak RSS of the process.", "",
+             f"DATA.npz`, {a.samples} samples, load {load()}; peak resident memory of the process "
+             f"(VmHWM). The imports alone (host.campaign, onnxruntime, pandas) peak at "
+             f"{base / 1e6:.0f} MB; the last column is the peak above them.", "",
              "| parameters | float model MB | one batch of activations MB | rates R | "
-             "peak RSS MB | ÷ (model + batch) |", "|---:|---:|---:|---:|---:|---:|"]
+             "peak MB | ÷ (model + batch) | (peak − imports) ÷ (model + batch) |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
     for params in a.memory_params:
         model, data, count, width = build_mlp(folder, params, a.depth, a.samples)
         model_mb = count * 4 / 1e6
         batch_mb = a.samples * (max(width, INPUTS) * 2) * 4 / 1e6
         for rates in (2, 8):
             out = folder / f"sweep_{count}_{rates}"
-            rss, wall = peak_rss_of([host, "sweep", str(model), "--codecs", "fixed8", "--rates",
+            rss, wall = peak_rss_of(["sweep", str(model), "--codecs", "fixed8", "--rates",
                                      f"1e-3:1e-2:{rates}", "--trials", "1", "--data", str(data),
                                      "--out", str(out)])
             shutil.rmtree(out, ignore_errors=True)
             log(f"{count:,} parameters, {rates} rates: peak {rss / 1e6:.0f} MB, {wall:.1f} s")
             lines.append(f"| {count:,} | {model_mb:.0f} | {batch_mb:.1f} | {rates} | "
-                         f"{rss / 1e6:.0f} | {rss / 1e6 / (model_mb + batch_mb):.2f}× |")
+                         f"{rss / 1e6:.0f} | {rss / 1e6 / (model_mb + batch_mb):.2f}× | "
+                         f"{(rss - base) / 1e6 / (model_mb + batch_mb):.2f}× |")
         model.unlink()
     return lines
 

@@ -22,9 +22,9 @@ from the deepest up to the first ladder rate >= ``rate_max``, so the cost is abo
 Reproducibility. Level ``k`` draws from three generators of its own,
 ``default_rng(SeedSequence(root.entropy, spawn_key=root.spawn_key + (k, s)))`` (child ``s`` of
 child ``k`` of ``root.spawn``) for ``s`` = 0 the geometric gaps, 1 the values, 2 the marks; the
-dense stage is ``k = LEVELS``. Gaps are drawn in chunks of fixed sizes (64, 128, ... up to
-2**22), dense values in blocks of 2**20 bits, and the ``t``-th marked bit of a level takes the
-``t``-th number of each stream. Hence ``U_i`` (and the mark) of every bit is a function of the
+dense stage is ``k = LEVELS``. Gaps are drawn in chunks (each gap the next number of its stream,
+whatever the chunk), dense values in blocks of 2**20 bits, and the ``t``-th marked bit of a
+level takes the ``t``-th number of each stream. Hence ``U_i`` (and the mark) of every bit is a function of the
 root seed sequence and ``i`` alone: it depends neither on ``rate_max`` (re-running a single rate
 alone gives the same bits as a sweep) nor on ``n`` (appending eligible bits does not change the
 earlier ones).
@@ -32,6 +32,7 @@ earlier ones).
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass
 from typing import Any
@@ -116,8 +117,10 @@ def geometric_hits(rng: np.random.Generator, n: int, q: float) -> np.ndarray:
     """Sorted indices of the successes among ``n`` independent Bernoulli(q) trials.
 
     Draws Geometric(q) gaps (number of trials up to and including the next success) in chunks
-    of sizes 64, 128, ... 2**22 (fixed, independent of ``n``), so the cost grows with the
-    number of successes, about ``n * q``, not with ``n``.
+    sized to the successes still expected in the trials left (plus six standard deviations;
+    at least 64, at most 2**22), so the cost grows with the number of successes, about
+    ``n * q``, not with ``n``, and little is drawn past the last trial. The chunking does not
+    change the result: each gap takes the next number of ``rng``'s stream, whatever the chunk.
     """
     if n <= 0 or q <= 0.0:
         return np.zeros(0, dtype=np.int64)
@@ -125,15 +128,15 @@ def geometric_hits(rng: np.random.Generator, n: int, q: float) -> np.ndarray:
         return np.arange(n, dtype=np.int64)
     parts = []
     last = np.int64(-1)
-    chunk = _FIRST_CHUNK
     while True:
+        expected = (n - 1 - int(last)) * q
+        chunk = int(min(_MAX_CHUNK, max(_FIRST_CHUNK, expected + 6.0 * math.sqrt(expected))))
         hits = last + np.cumsum(rng.geometric(q, size=chunk), dtype=np.int64)
         if hits[-1] >= n:
             parts.append(hits[: np.searchsorted(hits, n)])
             break
         parts.append(hits)
         last = hits[-1]
-        chunk = min(chunk * 2, _MAX_CHUNK)
     return np.concatenate(parts)
 
 
@@ -176,32 +179,21 @@ def _draw_level(root: np.random.SeedSequence, k: int, n: int, with_mark: bool) -
 
 def _union_deepest_first(levels: list[_Level], rate_max: float, with_mark: bool) -> _Arrays:
     """Sorted union of the levels' bits with ``U_i < rate_max``; deeper levels come first
-    in ``levels`` and win where two levels mark the same bit."""
-    index = np.zeros(0, dtype=np.int64)
-    u = np.zeros(0)
-    mark = np.zeros(0)
-    for level in levels:
-        j, uj, mj = level.index, level.u, level.mark
-        keep = uj < rate_max
-        at = np.searchsorted(index, j)
-        taken = at < index.size
-        taken[taken] = index[at[taken]] == j[taken]
-        keep &= ~taken
-        j, uj, at = j[keep], uj[keep], at[keep]
-        slot = at + np.arange(j.size, dtype=np.int64)
-        old_slot = np.ones(index.size + j.size, dtype=bool)
-        old_slot[slot] = False
-        old_slot = np.flatnonzero(old_slot)
-        pairs = [(index, j), (u, uj)] + ([(mark, mj[keep])] if with_mark else [])
-        merged: list[Any] = []
-        for old, new in pairs:
-            out = np.empty(old.size + new.size, dtype=old.dtype)
-            out[slot] = new
-            out[old_slot] = old
-            merged.append(out)
-        index, u = merged[0], merged[1]
-        if with_mark:
-            mark = merged[2]
+    in ``levels`` and win where two levels mark the same bit.
+
+    One stable sort of the levels laid end to end (each level is sorted already: the sort
+    merges runs), then the first entry of each bit: the deepest level's.
+    """
+    keep = [level.u < rate_max for level in levels]
+    index = np.concatenate([level.index[k] for level, k in zip(levels, keep)])
+    order = np.argsort(index, kind="stable")
+    index = index[order]
+    first = np.ones(index.size, dtype=bool)
+    np.not_equal(index[1:], index[:-1], out=first[1:])
+    index, order = index[first], order[first]
+    u = np.concatenate([level.u[k] for level, k in zip(levels, keep)])[order]
+    mark = (np.concatenate([level.mark[k] for level, k in zip(levels, keep)])[order]
+            if with_mark else np.zeros(0))
     return index, u, mark
 
 

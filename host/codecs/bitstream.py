@@ -115,3 +115,28 @@ def unpack_codes(segment: np.ndarray | bytes, count: int, bits: int) -> np.ndarr
             value |= words[:, word + 1] << np.uint64(64 - shift)
         out[:, k] = value & mask
     return out.reshape(-1)[:count]
+
+
+def read_codes(segment: np.ndarray | bytes, index: np.ndarray, bits: int) -> np.ndarray:
+    """Codes ``index`` (int array of code numbers) of a segment of ``bits``-bit codes, as uint64.
+
+    Reads only those codes: ``unpack_codes(segment, count, bits)[index]`` without unpacking the
+    others (a gather of whole words for widths 8, 16, 32 and 64, else ``bits`` bit gathers).
+    """
+    bits = _check_width(bits)
+    seg = as_segment(segment)
+    index = np.asarray(index, dtype=np.int64)
+    if index.size == 0:
+        return np.zeros(0, dtype=np.uint64)
+    if int(index.min()) < 0 or (int(index.max()) + 1) * bits > seg.size * 8:
+        raise FlipLabError(f"code index outside a {seg.size}-byte segment of {bits}-bit codes")
+    if bits in _FAST_DTYPES:
+        width = bits // 8
+        return seg[:seg.size // width * width].view(_FAST_DTYPES[bits])[index].astype(np.uint64)
+    first = index * bits
+    codes = np.zeros(index.size, dtype=np.uint64)
+    for j in range(bits):
+        pos = first + j
+        bit = (seg[pos >> 3] >> (pos & 7).astype(np.uint8)) & np.uint8(1)
+        codes |= bit.astype(np.uint64) << np.uint64(j)
+    return codes

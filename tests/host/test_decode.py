@@ -6,8 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import host.decode
 from host.channels import flip_bits
-from host.decode import IncrementalDecoder, decode_weights
+from host.decode import IncrementalDecoder, decode_weights, patchable
 from host.export import CodecPlan, build_image
 from host.model import load_model
 from host.models import resolve_model
@@ -61,3 +62,56 @@ def test_untouched_tensors_are_shared_not_re_decoded():
         assert variant.weights[t.name] is decoder.clean.weights[t.name]
     assert variant.weights[last.name] is not decoder.clean.weights[last.name]
     assert variant.nulled[last.name] == 1  # one parity failure in parity8
+
+
+#: codecs whose word -> weight map differs: plain widths 1..32, check bits, Gray and Hamming
+#: orders, signed integers, IEEE formats, per-channel ranges (decoded whole), SECDED blocks
+CODECS = [("fixed8", "model"), ("fixed4", "tensor"), ("fixed3:mid", "model"), ("int8", "model"),
+          ("int5", "tensor"), ("float32", "model"), ("float16", "model"), ("bfloat16", "model"),
+          ("sign", "model"), ("parity8", "model"), ("parity(float16)", "tensor"),
+          ("gray4", "model"), ("hamming6", "model"), ("fixed8", "channel"),
+          ("secded(fixed8)", "model")]
+PLAIN = {(c, g): build_image(WS, CodecPlan(c, granularity=g))[0] for c, g in CODECS}
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.sampled_from(sorted(PLAIN)), data=st.data())
+def test_decoding_the_touched_words_equals_decoding_the_noisy_image(key, data):
+    """Whatever the codec and the flips (few, so that only the touched words are decoded, or
+    many), each variant is exactly the whole noisy image decoded, nulled counts included."""
+    image = PLAIN[key]
+    decoder = IncrementalDecoder(image)
+    payload = image.payload.copy()
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    for size in data.draw(st.lists(st.sampled_from([1, 5, 50, 2000]), min_size=1, max_size=4)):
+        positions = np.unique(rng.integers(0, image.payload_bits, size))
+        variant = decoder.flip(positions)
+        flip_bits(payload, positions)
+        truth = decode_weights(image.with_payload(payload.copy()))
+        assert np.array_equal(variant.image.payload, payload)
+        assert variant.nulled == truth.nulled and variant.corrected == truth.corrected
+        for name, values in truth.weights.items():
+            assert variant.weights[name].dtype == values.dtype
+            assert np.array_equal(variant.weights[name].view(np.uint8), values.view(np.uint8)), \
+                name  # bit for bit: NaN payloads and -0.0 included
+
+
+def test_a_few_flips_decode_only_their_words(monkeypatch):
+    """For a plain codec a few flips never decode a whole tensor again (SECDED and per-channel
+    ranges do); the decoded weights still equal the full decode."""
+    calls = []
+    full = host.decode.decode_tensor
+    monkeypatch.setattr(host.decode, "decode_tensor",
+                        lambda image, entry: calls.append(entry.name) or full(image, entry))
+    for key, image in PLAIN.items():
+        calls.clear()
+        decoder = IncrementalDecoder(decode_weights(image))
+        calls.clear()
+        biggest = max(image.tensors, key=lambda t: t.count)
+        positions = biggest.bit_offset + np.arange(0, biggest.stored_bits, 997, dtype=np.int64)
+        variant = decoder.flip(positions)
+        assert patchable(biggest) == (key not in {("fixed8", "channel"), ("secded(fixed8)", "model")})
+        assert calls == ([] if patchable(biggest) else [biggest.name]), key
+        truth = decode_weights(variant.image)
+        assert np.array_equal(variant.weights[biggest.name], truth.weights[biggest.name],
+                              equal_nan=True)

@@ -106,3 +106,43 @@ def test_bad_seed_or_trial(seed, trial):
         parse_channel("bsc:0.1").apply(
             np.zeros(4, np.uint8), [whole_payload(4)], seed=seed, trial=trial
         )
+
+
+# --------------------------------------------------------------------------- the drawing itself
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 200_000), q=st.floats(1e-5, 0.9), seed=st.integers(0, 2**32))
+def test_geometric_hits_are_the_gap_stream_whatever_the_chunks(n, q, seed):
+    """The successes are the running sums of the generator's Geometric(q) numbers taken in
+    order, up to n: the same as one draw of many gaps at once (the chunking changes nothing)."""
+    from host.channels.sampling import geometric_hits
+
+    hits = geometric_hits(np.random.default_rng(seed), n, q)
+    gaps = np.random.default_rng(seed).geometric(q, size=n + 1)
+    truth = np.cumsum(gaps) - 1
+    assert np.array_equal(hits, truth[truth < n])
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 5000), rate=st.floats(1e-4, 0.06), seed=st.integers(0, 2**32),
+       with_mark=st.booleans())
+def test_levels_are_merged_deepest_first(n, rate, seed, with_mark):
+    """Each bit takes the value (and mark) of the deepest ladder level that marks it, and is
+    kept iff that value is below rate_max: checked bit by bit against the levels drawn alone."""
+    from host.channels import sampling
+
+    root = np.random.SeedSequence([seed, 1])
+    top = sampling.LEVELS - 1
+    while top > 0 and sampling.level_rate(top) < rate:
+        top -= 1
+    truth: dict[int, tuple[float, float]] = {}
+    for k in range(sampling.LEVELS - 1, top - 1, -1):  # deepest first: first writer wins
+        level = sampling._draw_level(root, k, n, with_mark)
+        for j, i in enumerate(level.index.tolist()):
+            truth.setdefault(i, (level.u[j], level.mark[j] if with_mark else 0.0))
+    kept = sorted(i for i, (u, _) in truth.items() if u < rate)
+    cand = sampling.sample_nested(root, n, rate, with_mark=with_mark)
+    assert cand.index.tolist() == kept
+    assert cand.u.tolist() == [truth[i][0] for i in kept]
+    if with_mark:
+        assert cand.mark is not None and cand.mark.tolist() == [truth[i][1] for i in kept]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from host.codecs import get_codec
-from host.codecs.bitstream import pack_codes, segment_bytes, unpack_codes
+from host.codecs.bitstream import pack_codes, read_codes, segment_bytes, unpack_codes
 from host.errors import FlipLabError
 
 # --- bit packing ---------------------------------------------------------------------------------
@@ -51,3 +51,20 @@ def test_pack_errors():
         get_codec("secded(fixed8)").unpack(np.zeros(8, dtype=np.uint8), 1)
     with pytest.raises(FlipLabError, match="wider than 8 bits"):
         get_codec("fixed8").decode(np.array([256]), {"w_min": 0.0, "w_max": 1.0})
+
+
+@settings(max_examples=120, deadline=None)
+@given(data=st.data(), q=st.integers(1, 64))
+def test_read_codes_is_unpacking_all_then_indexing(data, q):
+    """Reading chosen codes of a segment gives what unpacking all of them and indexing gives."""
+    count = data.draw(st.integers(1, 50))
+    codes = np.array(data.draw(st.lists(st.integers(0, 2**q - 1), min_size=count,
+                                        max_size=count)), dtype=np.uint64)
+    index = np.array(data.draw(st.lists(st.integers(0, count - 1), max_size=20)), dtype=np.int64)
+    segment = pack_codes(codes, q)
+    assert np.array_equal(read_codes(segment, index, q), unpack_codes(segment, count, q)[index])
+
+
+def test_read_codes_refuses_an_index_outside_the_segment():
+    with pytest.raises(FlipLabError, match="outside"):
+        read_codes(pack_codes(np.array([1, 2, 3]), 8), np.array([3]), 8)
