@@ -17,11 +17,10 @@ Two loops over FlipLab's own paths, nothing re-implemented:
   bench/models_seed002/ber/<model>/ (resumed per unit); then fig7.png and the mean relative
   failure-rate reduction over the BERs.
 
-Failure rate in the BER study: a row's ``failures`` counts the samples the *float* model gets
-right and the faulted model gets wrong; the fault-free quantised model (the clean row, rate 0)
-already has some of those (quantisation alone). We report both ``failures / reference correct``
-(raw) and the excess over the clean row, ``(failures - clean failures) / reference correct``,
-the closer reading of the paper's "correct without the fault".
+Failure rate in the BER study (the paper's, Sec. V-D): a row's ``failures`` counts the samples
+the fault-free *quantised* network (8-bit activations, no flip; the clean row, rate 0) gets right
+and the faulted one gets wrong (host sweep does this for activation targets), divided by that
+network's correct count (``reference.quantised.fixed8.correct`` of campaign.json).
 
 Everything lands in failure_results.json beside the figures.
 """
@@ -58,7 +57,7 @@ def main() -> None:
                    help="layer outputs of the single-flip study (all, or a comma list)")
     p.add_argument("--rates", default="1e-6:1e-2:5", help="BERs (host sweep --rates)")
     p.add_argument("--trials", type=int, default=100, help="runs per BER (paper: 1000)")
-    p.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads")
     p.add_argument("--skip", choices=("crit", "ber"), action="append", default=[],
                    help="leave a study out (repeatable)")
     p.add_argument("--models", default=",".join(MODELS),
@@ -82,10 +81,11 @@ def main() -> None:
         if not args.no_run:
             for name in models:
                 _sweep(name, args)
-        if set(models) != set(MODELS):
-            return
-        results["ber"] = ber_study(args)
-        write_atomic(results_path, json.dumps(results, indent=2).encode())
+        if set(models) == set(MODELS):
+            results["ber"] = ber_study(args)
+            write_atomic(results_path, json.dumps(results, indent=2).encode())
+    if set(models) != set(MODELS):
+        return  # one process per network: the tables need all three (--no-run then)
     write_atomic(OUT / "failure_results.md", markdown(results).encode())
     print(markdown(results))
 
@@ -127,20 +127,20 @@ def markdown(results: dict) -> str:
     if b:
         lines += [f"BER study: first {b['samples']} test images, {b['runs_per_ber']} runs per "
                   "BER (each run: every stored activation bit of every sample flips with the "
-                  "BER); failure rate in %, raw / excess over the fault-free quantised model "
-                  "(± standard error of the excess):", "",
+                  "BER); failure rate in % of the fault-free quantised network's right "
+                  "answers (± standard error):", "",
                   "| BER | " + " | ".join(LABELS[n] for n in MODELS) + " |",
                   "|---|---|---|---|"]
-        lines.append("| 0 (fault-free quantised) | " + " | ".join(
-            f"{100 * b[n]['clean_failure_rate']:.2f}" for n in MODELS) + " |")
+        lines.append("| 0: quantised accuracy (correct of " + str(b["samples"]) + ") | "
+                     + " | ".join(f"{100 * b[n]['quantised_accuracy']:.2f} % "
+                                  f"({b[n]['quantised_correct']})" for n in MODELS) + " |")
         for r in b["original"]["per_rate"]:
             lines.append(f"| {r} | " + " | ".join(
-                f"{100 * b[n]['per_rate'][r]['raw']:.2f} / "
-                f"{100 * b[n]['per_rate'][r]['excess']:.3f} ± "
-                f"{100 * b[n]['per_rate'][r]['excess_sem']:.3f}" for n in MODELS) + " |")
+                f"{100 * b[n]['per_rate'][r]['failure_rate']:.3f} ± "
+                f"{100 * b[n]['per_rate'][r]['sem']:.3f}" for n in MODELS) + " |")
         lines += ["", "| relative change of the failure rate (negative: lower) | " + " | ".join(
             b["original"]["per_rate"]) + " | mean over the BERs | mean over the resolved "
-            "BERs (excess > 3 SE in both) |",
+            "BERs (> 3 SE in both) |",
             "|---|" + "---|" * (len(b["original"]["per_rate"]) + 2)]
         for key, v in b["reduction"].items():
             cells = ["—" if x is None else f"{-100 * x:+.1f} %" for x in v["per_rate"].values()]
@@ -194,7 +194,7 @@ def criticality_study(args) -> dict:
     if args.crit_layers != "all":
         common &= set(args.crit_layers.split(","))
     for name, t in tables.items():
-        correct = int(round((t.failures / t.failure_rate).dropna().iloc[0]))
+        correct = int(t["correct"].iloc[0])
         summary[name] = {
             "correct_samples": correct, "layers_studied": sorted(studied[name]),
             "layers": {layer: {"shape": g["shape"].iloc[0], "neurons": int(len(g)),
@@ -260,39 +260,37 @@ def ber_study(args) -> dict:
     done = set.intersection(*(set(r.trial[r.rate > 0]) for r in rows_of.values()))
     curves = {}
     for name in MODELS:
-        ref = json.loads((OUT / "ber" / name / "campaign.json").read_text())["reference"][
-            "correct"]
+        reference = json.loads((OUT / "ber" / name / "campaign.json").read_text())["reference"]
+        ref = reference["quantised"]["fixed8"]["correct"]
         rows = rows_of[name][rows_of[name].trial.isin(done)]
-        clean = rows[rows.rate == 0].failures.mean()
+        clean = rows[rows.rate == 0]
         g = rows[rows.rate > 0].groupby("rate")
         curves[name] = pd.DataFrame({
-            "runs": g.size(), "raw": g.failures.mean() / ref,
-            "excess": (g.failures.mean() - clean) / ref,
-            "excess_sem": g.failures.std(ddof=1) / np.sqrt(g.size()) / ref,
+            "runs": g.size(), "failure_rate": g.failures.mean() / ref,
+            "sem": g.failures.std(ddof=1) / np.sqrt(g.size()) / ref,
             "act_flips_per_sample": g.act_flips.mean() / args.ber_samples})
-        curves[name].attrs.update(reference_correct=ref, clean_failures=float(clean))
+        curves[name].attrs.update(
+            quantised_correct=ref, float_correct=reference["correct"],
+            quantised_accuracy=float(clean.accuracy.iloc[0]),
+            clean_failures=int(clean.failures.iloc[0]))
     out = {"samples": args.ber_samples, "rates": args.rates, "trials_started": args.trials,
            "runs_per_ber": len(done)}
     for name, c in curves.items():
-        out[name] = {"reference_correct": c.attrs["reference_correct"],
-                     "clean_failure_rate": c.attrs["clean_failures"] /
-                     c.attrs["reference_correct"],
+        out[name] = {**c.attrs,
                      "per_rate": {f"{r:g}": {k: float(v) for k, v in row.items()}
                                   for r, row in c.iterrows()}}
     for a, b in (("original", "feature"), ("architecture", "feature"),
                  ("original", "architecture")):
-        for col in ("raw", "excess"):
-            rel = 1 - curves[b][col] / curves[a][col].replace(0, np.nan)
-            # BERs where both excess curves lie more than 3 standard errors above 0
-            resolved = ((curves[a].excess > 3 * curves[a].excess_sem) &
-                        (curves[b].excess > 3 * curves[b].excess_sem))
-            out.setdefault("reduction", {})[f"{col}: {b} vs {a}"] = {
-                "per_rate": {f"{r:g}": (None if np.isnan(v) else float(v))
-                             for r, v in rel.items()},
-                "mean_over_rates": (float(rel.mean()) if rel.notna().any() else None),
-                "resolved_rates": [f"{r:g}" for r in rel.index[resolved]],
-                "mean_over_resolved_rates": (float(rel[resolved].mean()) if resolved.any()
-                                             else None)}
+        rel = 1 - curves[b].failure_rate / curves[a].failure_rate.replace(0, np.nan)
+        # BERs where both curves lie more than 3 standard errors above 0
+        resolved = ((curves[a].failure_rate > 3 * curves[a]["sem"]) &
+                    (curves[b].failure_rate > 3 * curves[b]["sem"]))
+        out.setdefault("reduction", {})[f"{b} vs {a}"] = {
+            "per_rate": {f"{r:g}": (None if np.isnan(v) else float(v)) for r, v in rel.items()},
+            "mean_over_rates": (float(rel.mean()) if rel.notna().any() else None),
+            "resolved_rates": [f"{r:g}" for r in rel.index[resolved]],
+            "mean_over_resolved_rates": (float(rel[resolved].mean()) if resolved.any()
+                                         else None)}
     _plot_fig7(curves)
     return out
 
@@ -303,21 +301,17 @@ def _plot_fig7(curves: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, col, title in zip(axes, ("raw", "excess"),
-                              ("(a) failures vs the float model's correct samples",
-                               "(b) excess over the fault-free quantised model")):
-        for name, c in curves.items():
-            y = 100 * c[col].clip(lower=1e-4)
-            ax.errorbar(c.index, y, yerr=100 * c["excess_sem"], marker="o", capsize=2,
-                        label=LABELS[name])
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("BER (every stored activation bit)")
-        ax.set_ylabel("failure rate (%)")
-        ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8)
-    fig.suptitle("Seed 002 Fig. 7 on MNIST (FlipLab): 8-bit activations, BSC", fontsize=10)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, c in curves.items():
+        ax.errorbar(c.index, 100 * c.failure_rate.clip(lower=1e-4), yerr=100 * c["sem"],
+                    marker="o", capsize=2, label=LABELS[name])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("BER (every stored activation bit)")
+    ax.set_ylabel("failure rate (%)")
+    ax.set_title("Seed 002 Fig. 7 on MNIST (FlipLab): 8-bit activations, BSC;\n"
+                 "failures of the fault-free quantised network's right answers", fontsize=9)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(OUT / "fig7.png", dpi=110)
 

@@ -49,15 +49,18 @@ def _require_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> Non
         raise FlipLabError(f"{what} needs the column(s) {', '.join(missing)}")
 
 
-def summarise(df: pd.DataFrame, *, reference_correct: int | None = None) -> pd.DataFrame:
+def summarise(df: pd.DataFrame, *,
+              reference_correct: int | Mapping[str, int] | None = None) -> pd.DataFrame:
     """Statistics of the trial accuracies at each point (codec, scope, rate).
 
     Args:
         df: results, one row per trial, with at least ``codec``, ``scope``, ``rate``,
             ``accuracy``; ``flips``, ``nulled``, ``corrected``, ``failures`` are averaged
             when present.
-        reference_correct: samples the undistorted model classifies correctly; when given,
-            ``failure_rate`` (seed 002) is the mean over trials of failures / that count.
+        reference_correct: samples the undistorted model classifies correctly (one count,
+            or one per codec: activation faults count against each codec's fault-free
+            quantised network); when given, ``failure_rate`` (seed 002) is the mean over
+            trials of failures / that count.
 
     Returns:
         One row per point, sorted by codec, scope, rate, with ``n`` (trials), ``mean``,
@@ -83,7 +86,16 @@ def summarise(df: pd.DataFrame, *, reference_correct: int | None = None) -> pd.D
         if column in df.columns:
             out[f"{column}_mean"] = df.groupby(POINT, sort=True)[column].mean()
     if reference_correct is not None and "failures" in df.columns:
-        rates = pd.Series(failure_rate(df["failures"], reference_correct), index=df.index)
+        if isinstance(reference_correct, Mapping):
+            missing = sorted(set(df["codec"]) - set(reference_correct))
+            if missing:
+                raise FlipLabError(f"summarise: no reference count for codec(s) "
+                                   f"{', '.join(map(str, missing))}")
+            parts = [pd.Series(failure_rate(g["failures"], reference_correct[codec]),
+                               index=g.index) for codec, g in df.groupby("codec")]
+            rates = pd.concat(parts).reindex(df.index)
+        else:
+            rates = pd.Series(failure_rate(df["failures"], reference_correct), index=df.index)
         out["failure_rate"] = rates.groupby([df[c] for c in POINT], sort=True).mean()
     return out.reset_index()
 

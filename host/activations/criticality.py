@@ -21,8 +21,13 @@ layer is tried, without per-sample Python loops:
    quantiser rounds it away) and pairs whose pooled value keeps its code cannot fail.
 5. Otherwise the graph is cut at the layer output and each flipped sample goes through the rest.
 
-Results are written per layer as they come (``layers/NN_<layer>.csv``, atomic; a re-run skips
-finished layers), then ``report.md``, ``worst.csv``, ``summary.json`` and histograms.
+Results are written per layer as they come (``layers/<layer>.csv``, atomic), then
+``report.md``, ``worst.csv``, ``summary.json`` and histograms. **Resume** is keyed on the
+layer's name, not on its place in ``--layers``: a re-run, or a run with a wider ``--layers``
+into the same folder, reads the finished layers' files and computes only the others. Each
+file carries the study's identity digest (model sha256, data, samples, width, bit, neurons
+and every layer's format) in its ``study`` column, as ``criticality.json`` carries the
+identity itself; a folder or a layer file of a different study is refused, never mixed in.
 """
 
 from __future__ import annotations
@@ -100,7 +105,7 @@ class LayerResult:
             "layer": self.format.layer, "neuron": np.arange(n),
             "position": [",".join(str(int(p[j])) for p in pos) for j in range(n)],
             "failures": self.failures.astype(np.int64),
-            "failure_rate": self.failures / max(self.correct, 1)})
+            "failure_rate": self.failures / max(self.correct, 1), "correct": self.correct})
 
 
 def _session(model: onnx.ModelProto, threads: int | None):
@@ -616,6 +621,45 @@ def _identity(model_path: Path, s: CriticalitySettings, formats: list[Activation
             "formats": [f.to_json() for f in formats]}
 
 
+def _digest(ident: dict) -> str:
+    """A short digest of the study's identity (stamped on every per-layer file)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def layer_file(out: Path, layer: str) -> Path:
+    """The per-layer result file of ``layer``: named by the layer (not by its place in the
+    ``--layers`` selection), so that any selection finds the layers already done; a name that
+    is not a safe file name gets its slug plus a digest of the name (two names, one slug)."""
+    import hashlib
+
+    from host.report.plots import slug
+
+    name = slug(layer)
+    if name != layer:
+        name += "-" + hashlib.sha256(layer.encode()).hexdigest()[:8]
+    return out / "layers" / f"{name}.csv"
+
+
+def _finished(file: Path, layer: str, digest: str):
+    """The finished table of ``layer`` in ``file``, or None when there is none; FlipLabError
+    when the file holds another layer or another study (never mixed into this one)."""
+    import pandas as pd
+
+    if not file.exists():
+        return None
+    try:
+        table = pd.read_csv(file, dtype={"position": str, "study": str, "layer": str})
+    except (ValueError, pd.errors.ParserError):
+        raise FlipLabError(f"{file} is not a readable criticality table; remove it or choose "
+                           f"another --out") from None
+    if "study" not in table or set(table["study"]) != {digest} or set(table["layer"]) != {layer}:
+        raise FlipLabError(f"{file} holds another study or layer than this one ({layer!r}); "
+                           f"remove it or choose another --out")
+    return table
+
+
 def run_criticality(model: str | Path, out: str | Path, settings: CriticalitySettings, *,
                     progress: bool = True,
                     on_layer: Callable[[LayerResult], None] | None = None) -> dict:
@@ -664,17 +708,15 @@ def run_criticality(model: str | Path, out: str | Path, settings: CriticalitySet
                                f"choose another --out")
     else:
         write_atomic(meta, (json.dumps(ident, indent=2) + "\n").encode())
+    digest = _digest(ident)
     study = None
     tables = []
     bar = tqdm(chosen, desc="criticality", unit="layer", disable=not progress)
-    for index, fmt in enumerate(bar):
-        from host.report.plots import slug
-
-        file = out / "layers" / f"{index:02d}_{slug(fmt.layer)}.csv"
-        if file.exists():
-            import pandas as pd
-
-            tables.append(pd.read_csv(file, dtype={"position": str}))
+    for fmt in bar:
+        file = layer_file(out, fmt.layer)
+        table = _finished(file, fmt.layer, digest)
+        if table is not None:
+            tables.append(table)
             continue
         if study is None:
             study = FlipStudy(onnx_model, x, y, formats, bit=s.bit, threads=s.threads,
@@ -685,13 +727,14 @@ def run_criticality(model: str | Path, out: str | Path, settings: CriticalitySet
         table["method"] = result.method
         table["seconds"] = round(result.seconds, 3)
         table["skipped_pairs"] = result.skipped_pairs
+        table["study"] = digest
         buffer = io.StringIO()
         table.to_csv(buffer, index=False)
         write_atomic(file, buffer.getvalue().encode())
         tables.append(table)
         if on_layer is not None:
             on_layer(result)
-    correct = study.correct if study is not None else None
+    correct = study.correct if study is not None else int(tables[0]["correct"].iloc[0])
     return write_report(out, tables, chosen, correct)
 
 

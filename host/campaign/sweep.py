@@ -27,7 +27,7 @@ from host.campaign.grid import (
     sweep_channel_spec,
 )
 from host.campaign.store import RESULTS, DamagedLine, ResultWriter, RunLock, open_run, prepare_folder
-from host.campaign.worker import CampaignJob, model_identity, run_unit, store
+from host.campaign.worker import CampaignJob, context_for, model_identity, run_unit, store
 from host.data import DataSpec, check_labels
 from host.data.recorded import choose_normalize, recorded_normalize
 from host.errors import FlipLabError
@@ -179,6 +179,21 @@ def reference_run(spec: CampaignSpec, threads: int | None = None) -> tuple[dict,
              "samples": int(len(y))}, right)
 
 
+def quantised_reference(job: CampaignJob) -> dict[str, dict]:
+    """Activation faults: per codec, the fault-free quantised network (the codec's clean
+    weights, every fault point in its fixed-point format, no flip) on the campaign's samples,
+    ``{codec: {"accuracy", "correct", "samples"}}``. Its right answers are what a row's
+    ``failures`` count against (seed 002: a failure is a right answer of the fault-free 8-bit
+    network turned wrong), and ``correct`` is the failure rate's denominator."""
+    ctx = context_for(job)
+    out = {}
+    for codec in job.spec.codecs:
+        right = ctx.quantised_reference(codec)
+        out[codec] = {"accuracy": float(right.mean()) if len(right) else 0.0,
+                      "correct": int(right.sum()), "samples": int(len(right))}
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # executors: each yields the rows of one unit at a time, in completion order
 
@@ -274,12 +289,14 @@ def _locked_sweep(spec: CampaignSpec, out: Path, reference: dict, right: np.ndar
                   workers: int, scheduler: str | None, threads: int | None, progress: bool,
                   reuse_prefix: bool, prefix_cache_bytes: int | None,
                   summary: bool) -> SweepResult:
-    resumed = open_run(out, spec, reference)
-    done = resumed.done
-    todo = [u for u in spec.units() if u.key not in done]
     job = CampaignJob(spec, np.packbits(right).tobytes(), threads, reuse_prefix,
                       **({} if prefix_cache_bytes is None else
                          {"prefix_cache_bytes": int(prefix_cache_bytes)}))
+    if spec.target != "weights":
+        reference = {**reference, "quantised": quantised_reference(job)}
+    resumed = open_run(out, spec, reference)
+    done = resumed.done
+    todo = [u for u in spec.units() if u.key not in done]
     if scheduler is not None:
         stream = _dask(job, todo, scheduler)
     elif workers > 1 and len(todo) > 1:

@@ -31,7 +31,7 @@ from host.campaign.grid import CampaignSpec, Unit, scope_selection, scope_tensor
 from host.campaign.split import GraphSplit, split_at_weights
 from host.decode import DecodedWeights, IncrementalDecoder, decode_weights
 from host.errors import FlipLabError
-from host.evaluation import Evaluation, run_variant
+from host.evaluation import Evaluation, run_variant, top1
 from host.executors import DEFAULT, get_executor
 from host.executors.base import Executor
 from host.executors.ort import OnnxExecutor
@@ -127,6 +127,7 @@ class CampaignContext:
         self._prefix_bytes = 0
         self._lock = threading.Lock()
         self._activations: tuple[list, OnnxExecutor] | None = None
+        self._quantised_right: dict[str, np.ndarray] = {}
 
     # -- activation faults (host.activations) ---------------------------------------------
     def activations(self) -> tuple[list, OnnxExecutor]:
@@ -149,6 +150,24 @@ class CampaignContext:
                                         threads=self.job.threads)
                 self._activations = (formats, executor)
             return self._activations
+
+    def quantised_reference(self, codec: str) -> np.ndarray:
+        """Activation faults' reference (seed 002's failure): the mask of samples the
+        fault-free quantised network (``codec``'s clean weights, every fault point in its
+        fixed-point format, no flips) classifies correctly."""
+        from host.activations.faults import zero_masks
+
+        if codec not in self._quantised_right:
+            formats, executor = self.activations()
+            session = executor.session(self.stored(codec).clean.weights)
+            out = [session.run([self.ws.output_name],
+                               {self.ws.input_name: self.x[i:i + BATCH],
+                                **zero_masks(formats, len(self.x[i:i + BATCH]))})[0]
+                   for i in range(0, len(self.x), BATCH)]
+            scores = np.concatenate(out).reshape(len(self.x), -1)
+            with self._lock:
+                self._quantised_right[codec] = top1(scores) == self.y
+        return self._quantised_right[codec]
 
     # -- per codec ------------------------------------------------------------------------
     def stored(self, codec: str) -> StoredModel:
@@ -370,6 +389,10 @@ def run_unit(job: CampaignJob, unit: Unit) -> list[dict]:
         results = (_run_suffix(ctx, unit, cut, prefix, suffix) if cut is not None and suffix
                    else _run_whole(ctx, unit))
     bpw = bits_per_weight(stored.image)
+    # failures: right answers of the fault-free network turned wrong; with activation faults
+    # that network is the quantised one (docs/activation-faults.md), else the float model
+    reference = (ctx.reference_correct if spec.target == "weights"
+                 else ctx.quantised_reference(unit.codec))
     rows = []
     for scored in results:
         ev = scored.evaluation
@@ -378,7 +401,7 @@ def run_unit(job: CampaignJob, unit: Unit) -> list[dict]:
             "model_sha256": spec.model_sha256, "codec": unit.codec, "bits_per_weight": bpw,
             "channel": spec.channel, "rate": scored.rate, "trial": unit.trial, "scope": unit.scope,
             "seed": spec.seed, "samples": ev.samples, "correct": ev.correct,
-            "accuracy": ev.accuracy, "failures": ev.failures(ctx.reference_correct),
+            "accuracy": ev.accuracy, "failures": ev.failures(reference),
             "flips": int(scored.flips), "nulled": ev.total_nulled, "corrected": int(ev.corrected),
             "elapsed_s": round(scored.seconds, 6), "target": spec.target,
             "act_flips": int(scored.act_flips)})

@@ -53,9 +53,19 @@ class Run:
         return _number(self.campaign.get("reference", {}), "accuracy")
 
     @property
-    def reference_correct(self) -> int | None:
-        """Samples the undistorted model classifies correctly, None when unknown."""
-        value = _number(self.campaign.get("reference", {}), "correct")
+    def reference_correct(self) -> int | dict[str, int] | None:
+        """The failure rate's denominator: samples the undistorted model classifies
+        correctly, None when unknown. With activation faults (``reference.quantised`` in
+        campaign.json) the undistorted model is each codec's fault-free quantised network:
+        ``{codec: correct}``."""
+        reference = self.campaign.get("reference", {})
+        quantised = reference.get("quantised") if isinstance(reference, dict) else None
+        if isinstance(quantised, dict) and quantised:
+            counts = {str(c): _number(v, "correct") for c, v in quantised.items()
+                      if isinstance(v, dict)}
+            if counts and not any(math.isnan(n) for n in counts.values()):
+                return {c: int(n) for c, n in counts.items()}
+        value = _number(reference, "correct")
         return None if math.isnan(value) else int(value)
 
     def codecs(self) -> list[str]:

@@ -298,6 +298,19 @@ def test_failure_rate_hand_worked():
         failure_rate(981, 980)
 
 
+def test_failure_rate_per_codec_reference_hand_worked():
+    """Activation faults: each codec's failures over its own fault-free network's correct
+    count (fixed8: 50 correct, parity8: 40)."""
+    df = pd.DataFrame({"codec": ["fixed8", "fixed8", "parity8", "parity8"],
+                       "scope": "model", "rate": 1e-3, "accuracy": 0.5,
+                       "failures": [5, 15, 4, 8]})
+    out = summarise(df, reference_correct={"fixed8": 50, "parity8": 40}).set_index("codec")
+    assert out.loc["fixed8", "failure_rate"] == pytest.approx((5 / 50 + 15 / 50) / 2)  # 0.2
+    assert out.loc["parity8", "failure_rate"] == pytest.approx((4 / 40 + 8 / 40) / 2)  # 0.15
+    with pytest.raises(FlipLabError, match="no reference count for codec"):
+        summarise(df, reference_correct={"fixed8": 50})
+
+
 # --------------------------------------------------------------------------- AUC
 
 def test_auc_hand_worked_linear():

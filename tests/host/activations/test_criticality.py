@@ -70,19 +70,78 @@ def test_command_writes_per_layer_resumes_and_reports(tmp_path):
     settings = CriticalitySettings(DataSpec("digits", samples=60), layers="conv2,fc")
     summary = run_criticality("digits_cnn", tmp_path / "crit", settings, progress=False)
     files = sorted(p.name for p in (tmp_path / "crit" / "layers").iterdir())
-    assert files == ["00_conv2.csv", "01_fc.csv"]
+    assert files == ["conv2.csv", "fc.csv"]
     assert [r["layer"] for r in summary["layers"]] == ["conv2", "fc"]
     assert summary["layers"][0]["neurons"] == 16 * 3 * 3
     for name in ("report.md", "worst.csv", "summary.json", "plots/histogram.png"):
         assert (tmp_path / "crit" / name).is_file()
-    stamp = (tmp_path / "crit" / "layers" / "00_conv2.csv").stat().st_mtime_ns
+    stamp = (tmp_path / "crit" / "layers" / "conv2.csv").stat().st_mtime_ns
     again = run_criticality("digits_cnn", tmp_path / "crit", settings, progress=False)
-    assert (tmp_path / "crit" / "layers" / "00_conv2.csv").stat().st_mtime_ns == stamp
+    assert (tmp_path / "crit" / "layers" / "conv2.csv").stat().st_mtime_ns == stamp
+    assert again["correct_samples"] == summary["correct_samples"] > 0
     assert json.dumps(again["worst"]) == json.dumps(summary["worst"])
     with pytest.raises(FlipLabError, match="holds a different study"):
         run_criticality("digits_cnn", tmp_path / "crit",
                         CriticalitySettings(DataSpec("digits", samples=61), layers="fc"),
                         progress=False)
+
+
+def test_a_wider_selection_reuses_the_finished_layers(tmp_path):
+    """Resume keys on the layer's name: a run of fc, then of conv2,fc into the same folder,
+    computes conv2 only and gives what one conv2,fc run gives."""
+    data = DataSpec("digits", samples=40)
+    computed: list[str] = []
+    run_criticality("digits_cnn", tmp_path / "c", CriticalitySettings(data, layers="fc"),
+                    progress=False)
+    fc = tmp_path / "c" / "layers" / "fc.csv"
+    stamp = fc.stat().st_mtime_ns
+    wider = run_criticality("digits_cnn", tmp_path / "c",
+                            CriticalitySettings(data, layers="conv2,fc"), progress=False,
+                            on_layer=lambda r: computed.append(r.format.layer))
+    assert computed == ["conv2"]
+    assert fc.stat().st_mtime_ns == stamp
+    fresh = run_criticality("digits_cnn", tmp_path / "fresh",
+                            CriticalitySettings(data, layers="conv2,fc"), progress=False)
+    def rates(summary):
+        return [(r["layer"], r["mean_failure_rate"], r["max_failure_rate"])
+                for r in summary["layers"]]
+
+    assert rates(wider) == rates(fresh)
+    assert wider["worst"] == fresh["worst"]
+
+
+def test_a_changed_model_is_refused_not_mixed(tmp_path):
+    """Another model into the same folder is refused (criticality.json); and a layer file of
+    another study is refused even when criticality.json is gone."""
+    import onnx
+    from onnx import numpy_helper
+
+    from host.models import resolve_model
+
+    model = onnx.load(str(resolve_model("digits_cnn")))
+    w = model.graph.initializer[0]
+    w.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(w) * 1.5, w.name))
+    other = tmp_path / "other.onnx"
+    other.write_bytes(model.SerializeToString())
+    settings = CriticalitySettings(DataSpec("digits", samples=30), layers="fc")
+    run_criticality("digits_cnn", tmp_path / "c", settings, progress=False)
+    before = (tmp_path / "c" / "layers" / "fc.csv").read_bytes()
+    with pytest.raises(FlipLabError, match="holds a different study .*model"):
+        run_criticality(other, tmp_path / "c", settings, progress=False)
+    (tmp_path / "c" / "criticality.json").unlink()
+    with pytest.raises(FlipLabError, match="fc.csv holds another study"):
+        run_criticality(other, tmp_path / "c", settings, progress=False)
+    assert (tmp_path / "c" / "layers" / "fc.csv").read_bytes() == before
+
+
+def test_layer_files_are_named_by_layer():
+    from pathlib import Path
+
+    from host.activations.criticality import layer_file
+
+    assert layer_file(Path("o"), "conv1") == Path("o/layers/conv1.csv")
+    a, b = layer_file(Path("o"), "conv/1"), layer_file(Path("o"), "conv_1")
+    assert a != b and a.name.startswith("conv_1-")
 
 
 @pytest.mark.parametrize("kw,message", [

@@ -33,6 +33,13 @@ def activation_run(tmp_path_factory):
 
 def _separately(spec, rate, trial):
     """Accuracy and activation flips of one row, through the pass and the masks alone."""
+    right, flips = _predictions(spec, rate, trial)
+    return float(np.mean(right)), flips
+
+
+def _predictions(spec, rate, trial, bits=8):
+    """The right-answer mask and activation flips of one row, through the pass and the masks
+    alone."""
     import onnxruntime as ort
 
     ws = load_model(resolve_model("digits_cnn"))
@@ -41,7 +48,7 @@ def _separately(spec, rate, trial):
 
     x, y = load_dataset("digits", input_shape=ws.input_shape, samples=SAMPLES)
     full = with_weights_as_initializers(ws.graph, {t.name: t.values for t in ws.tensors})
-    formats = profile_formats(full, x, select_layers(full))
+    formats = profile_formats(full, x, select_layers(full), bits=bits)
     stored = with_weights_as_initializers(ws.graph, decode_weights(image).weights)
     from host.executors.ort import DISABLED_OPTIMIZERS
 
@@ -54,7 +61,7 @@ def _separately(spec, rate, trial):
     else:
         masks, flips = zero_masks(formats, len(x)), 0
     out = session.run(None, {ws.input_name: x, **masks})[0]
-    return float(np.mean(out.argmax(axis=1) == y)), flips
+    return out.argmax(axis=1) == y, flips
 
 
 def test_rows_equal_the_faulted_graph_run_alone(activation_run):
@@ -67,6 +74,42 @@ def test_rows_equal_the_faulted_graph_run_alone(activation_run):
             accuracy, flips = _separately(spec, r["rate"], r["trial"])
             assert r["accuracy"] == accuracy and r["act_flips"] == flips, r
     assert json.loads((out / "campaign.json").read_text())["grid"]["target"] == "activations"
+
+
+def test_failures_count_against_the_fault_free_quantised_network(tmp_path):
+    """Seed 002's failure: a right answer of the fault-free quantised network turned wrong.
+    With 3-bit activations the float and the quantised model disagree on some samples; the
+    clean row then has no failure, every row's failures are (quantised right and row wrong),
+    and the failure rate's denominator is the quantised network's correct count."""
+    from host.campaign.sweep import reference_run
+    from host.metrics import summarise
+    from host.report.read import read_run
+
+    spec = small_spec("digits_cnn", codecs="fixed8", rates="3e-3", trials=2,
+                      target="activations", act_bits=3)
+    run_sweep(spec, tmp_path / "run", progress=False)
+    _, float_right = reference_run(spec)
+    quantised_right, _ = _predictions(spec, 0.0, 0, bits=3)
+    assert np.any(float_right & ~quantised_right)  # the two references differ
+    rows = read_rows(tmp_path / "run")
+    for r in rows:
+        right, _ = _predictions(spec, r["rate"], r["trial"], bits=3)
+        assert r["correct"] == right.sum()
+        assert r["failures"] == np.count_nonzero(quantised_right & ~right), r
+    [clean] = [r for r in rows if r["rate"] == 0]
+    assert clean["failures"] == 0 < np.count_nonzero(float_right & ~quantised_right)
+    doc = json.loads((tmp_path / "run" / "campaign.json").read_text())["reference"]
+    assert doc["quantised"]["fixed8"] == {"accuracy": float(quantised_right.mean()),
+                                          "correct": int(quantised_right.sum()),
+                                          "samples": SAMPLES}
+    assert doc["correct"] == int(float_right.sum())
+    noisy = [r for r in rows if r["rate"] > 0]
+    run = read_run(tmp_path / "run")
+    assert run.reference_correct == {"fixed8": int(quantised_right.sum())}
+    table = summarise(run.results, reference_correct=run.reference_correct)
+    [rate] = table.loc[table["rate"] == 3e-3, "failure_rate"]
+    assert rate == pytest.approx(np.mean([r["failures"] for r in noisy])
+                                 / quantised_right.sum())
 
 
 def test_both_corrupts_weights_and_activations(tmp_path):
