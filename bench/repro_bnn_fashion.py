@@ -48,6 +48,18 @@ def host(*args: str) -> dict:
     return json.loads(out)
 
 
+def training_history(train_log: Path, checkpoint: Path) -> list | None:
+    """Loss and train accuracy per epoch: from train-bnn's JSON, else (a run finished by an
+    earlier, interrupted invocation) from its checkpoint."""
+    if train_log.exists():
+        return json.loads(train_log.read_text())["history"]
+    if checkpoint.exists():
+        import torch
+
+        return torch.load(checkpoint, weights_only=False)["history"]
+    return None
+
+
 def rebuild_summary(out: Path) -> None:
     cells = {f.stem: json.loads(f.read_text()) for f in sorted((out / "cells").glob("*.json"))}
     write_atomic(out / "summary.json", json.dumps(cells, indent=1).encode())
@@ -93,7 +105,7 @@ def main() -> int:
         rram = host("sweep", str(model), "--codecs", "sign", "--channel", "rram-ulp",
                     "--rates", "0.033", "--trials", args.trials, "--data", args.data, *test,
                     "--out", str(out / f"{name}_rram"))
-        history = json.loads(train_log.read_text())["history"] if train_log.exists() else None
+        history = training_history(train_log, Path(f"{model}.ckpt"))
         cell_out = {"arch": args.arch, "p": float(p), "lambda": float(lam), "b": float(b),
                     "gradient": args.gradient, "width": int(args.width),
                     "channels": int(args.channels) if args.arch == "cnn" else None,

@@ -63,3 +63,15 @@ def test_table_reads_a_folder_and_writes_the_csv(tmp_path):
     rows = (tmp_path / "t.csv").read_text().splitlines()
     assert len(rows) == 1 + 3                      # header, bsc 0 and 0.1, rram-ulp 0.033
     assert rows[2].split(",")[9:14] == ["bsc", "0.1", "0.500000", "0.100000", "2"]
+
+
+def test_training_history_from_the_log_else_the_checkpoint(tmp_path):
+    torch = pytest.importorskip("torch", reason="torch is the optional train extra")
+    history = [{"epoch": 1, "loss": 0.5, "train_accuracy": 0.75}]
+    ckpt = tmp_path / "m.onnx.ckpt"
+    torch.save({"history": history, "epoch": 1}, ckpt)
+    assert fashion.training_history(tmp_path / "missing.json", ckpt) == history
+    log = tmp_path / "m_train.json"
+    log.write_text(json.dumps({"history": [{"epoch": 2, "loss": 0.1, "train_accuracy": 0.9}]}))
+    assert fashion.training_history(log, ckpt)[0]["epoch"] == 2
+    assert fashion.training_history(tmp_path / "no.json", tmp_path / "no.ckpt") is None
