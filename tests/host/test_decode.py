@@ -17,6 +17,19 @@ WS = load_model(resolve_model("digits_mlp"))
 IMAGES = {c: build_image(WS, CodecPlan(c))[0] for c in ("parity8", "secded(fixed8)", "float16")}
 
 
+def flip_and_compare(decoder, image, payload, positions):
+    """decoder.flip(positions) equals the whole noisy image decoded (payload flipped in place to
+    follow the decoder), bit for bit: NaN payloads and -0.0 included, nulled counts too."""
+    variant = decoder.flip(positions)
+    flip_bits(payload, positions)
+    truth = decode_weights(image.with_payload(payload.copy()))
+    assert np.array_equal(variant.image.payload, payload)
+    assert variant.nulled == truth.nulled and variant.corrected == truth.corrected
+    for name, values in truth.weights.items():
+        assert variant.weights[name].dtype == values.dtype
+        assert np.array_equal(variant.weights[name].view(np.uint8), values.view(np.uint8)), name
+
+
 @settings(max_examples=40, deadline=None)
 @given(codec=st.sampled_from(sorted(IMAGES)), data=st.data())
 def test_incremental_decoding_equals_decoding_the_noisy_image(codec, data):
@@ -30,13 +43,7 @@ def test_incremental_decoding_equals_decoding_the_noisy_image(codec, data):
                                  min_size=1, max_size=4))
     for batch in batches:
         positions = np.array(sorted(batch), dtype=np.int64)
-        variant = decoder.flip(positions)
-        flip_bits(payload, positions)
-        truth = decode_weights(image.with_payload(payload.copy()))
-        assert np.array_equal(variant.image.payload, payload)
-        assert variant.nulled == truth.nulled and variant.corrected == truth.corrected
-        for name, values in truth.weights.items():
-            assert np.array_equal(variant.weights[name], values, equal_nan=True), name
+        flip_and_compare(decoder, image, payload, positions)
 
 
 def test_variants_do_not_change_afterwards_and_reset_returns_to_clean():
@@ -85,15 +92,7 @@ def test_decoding_the_touched_words_equals_decoding_the_noisy_image(key, data):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     for size in data.draw(st.lists(st.sampled_from([1, 5, 50, 2000]), min_size=1, max_size=4)):
         positions = np.unique(rng.integers(0, image.payload_bits, size))
-        variant = decoder.flip(positions)
-        flip_bits(payload, positions)
-        truth = decode_weights(image.with_payload(payload.copy()))
-        assert np.array_equal(variant.image.payload, payload)
-        assert variant.nulled == truth.nulled and variant.corrected == truth.corrected
-        for name, values in truth.weights.items():
-            assert variant.weights[name].dtype == values.dtype
-            assert np.array_equal(variant.weights[name].view(np.uint8), values.view(np.uint8)), \
-                name  # bit for bit: NaN payloads and -0.0 included
+        flip_and_compare(decoder, image, payload, positions)
 
 
 def test_a_few_flips_decode_only_their_words(monkeypatch):
