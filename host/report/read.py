@@ -58,15 +58,23 @@ class Run:
         correctly, None when unknown. With activation faults (``reference.quantised`` in
         campaign.json) the undistorted model is each codec's fault-free quantised network:
         ``{codec: correct}``."""
+        counts = {c: n for c, (_, n) in self.quantised_reference.items()}
+        if counts and not any(math.isnan(n) for n in counts.values()):
+            return {c: int(n) for c, n in counts.items()}
+        value = _number(self.campaign.get("reference", {}), "correct")
+        return None if math.isnan(value) else int(value)
+
+    @property
+    def quantised_reference(self) -> dict[str, tuple[float, float]]:
+        """Activation faults: per codec, the fault-free quantised network's (accuracy,
+        correct) from ``reference.quantised`` in campaign.json (NaN where a value is missing or
+        not a number); empty for weight campaigns."""
         reference = self.campaign.get("reference", {})
         quantised = reference.get("quantised") if isinstance(reference, dict) else None
-        if isinstance(quantised, dict) and quantised:
-            counts = {str(c): _number(v, "correct") for c, v in quantised.items()
-                      if isinstance(v, dict)}
-            if counts and not any(math.isnan(n) for n in counts.values()):
-                return {c: int(n) for c, n in counts.items()}
-        value = _number(reference, "correct")
-        return None if math.isnan(value) else int(value)
+        if not isinstance(quantised, dict):
+            return {}
+        return {str(c): (_number(v, "accuracy"), _number(v, "correct"))
+                for c, v in quantised.items() if isinstance(v, dict)}
 
     def codecs(self) -> list[str]:
         """Codecs in the campaign's order, then any others in the order they appear."""

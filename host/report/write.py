@@ -101,13 +101,12 @@ def _target_line(campaign: dict) -> str:
             f"point; `act_flips` counts the activation bits flipped)")
 
 
-def _quantised_line(reference) -> list[str]:
+def _quantised_line(run: Run) -> list[str]:
     """Activation faults: the fault-free quantised network, the failures' reference."""
-    quantised = reference.get("quantised") if isinstance(reference, dict) else None
-    if not isinstance(quantised, dict) or not quantised:
+    if not run.quantised_reference:
         return []
-    parts = [f"`{c}` {format_percent(v.get('accuracy', math.nan))} ({v.get('correct')} correct)"
-             for c, v in quantised.items() if isinstance(v, dict)]
+    parts = [f"`{c}` {format_percent(a)}" + ("" if math.isnan(n) else f" ({int(n)} correct)")
+             for c, (a, n) in run.quantised_reference.items()]
     return ["- fault-free quantised network (activations in their fixed-point format, no "
             "flip; a *failure* is one of its right answers turned wrong, seed 002): "
             + "; ".join(parts)]
@@ -130,7 +129,7 @@ def _header(run: Run, df: pd.DataFrame, model: str, channel: str, relative_to: s
            f"{c.get('seed', 'not recorded')}; data: {c.get('data', 'not recorded')}"
            + (f", {samples} samples" if samples is not None else ""),
            f"- reference accuracy A (undistorted model, same samples): {format_percent(a)}",
-           *_quantised_line(reference),
+           *_quantised_line(run),
            "- R(x) compares the mean accuracy with x·A where A is "
            + ("the reference accuracy (seed 000)." if relative_to == "reference"
               else "each codec's own clean accuracy (not the paper's A)."), ""]

@@ -84,6 +84,7 @@ def test_failures_count_against_the_fault_free_quantised_network(tmp_path):
     from host.campaign.sweep import reference_run
     from host.metrics import summarise
     from host.report.read import read_run
+    from host.report.write import write_report
 
     spec = small_spec("digits_cnn", codecs="fixed8", rates="3e-3", trials=2,
                       target="activations", act_bits=3)
@@ -110,6 +111,16 @@ def test_failures_count_against_the_fault_free_quantised_network(tmp_path):
     [rate] = table.loc[table["rate"] == 3e-3, "failure_rate"]
     assert rate == pytest.approx(np.mean([r["failures"] for r in noisy])
                                  / quantised_right.sum())
+    text = write_report(run).read_text()
+    assert f"`fixed8` {100 * quantised_right.mean():.2f} % ({quantised_right.sum()} correct)" in text
+
+    # a damaged record of the quantised network: the report says what it can, no traceback
+    campaign = json.loads((tmp_path / "run" / "campaign.json").read_text())
+    campaign["reference"]["quantised"]["fixed8"] = {"accuracy": "x", "correct": None}
+    (tmp_path / "run" / "campaign.json").write_text(json.dumps(campaign))
+    damaged = read_run(tmp_path / "run")
+    assert damaged.reference_correct == int(float_right.sum())  # falls back to the float model
+    assert "`fixed8` —" in write_report(damaged).read_text()
 
 
 def test_both_corrupts_weights_and_activations(tmp_path):
