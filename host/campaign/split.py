@@ -107,6 +107,33 @@ def _sub_model(model: onnx.ModelProto, nodes: list[onnx.NodeProto],
     return out
 
 
+def quantises_activations(model: onnx.ModelProto) -> bool:
+    """Whether the graph has a QuantizeLinear -> DequantizeLinear pair on an activation (a QDQ
+    model). onnxruntime fuses such a pair with the node between its DequantizeLinear inputs
+    and the next QuantizeLinear into one integer kernel (QGemm, QLinearConv, ...) whose
+    rounding differs from the float ops it replaces, and whether it fuses a group depends on
+    where the graph begins and ends: a prefix and suffix cut from a QDQ graph do not compute
+    exactly what the whole graph does (a logit one quantisation step off at rounding ties).
+    Such graphs are not cut. A QuantizeLinear on an activation whose output goes elsewhere
+    first (FlipLab's activation fault points: QuantizeLinear -> BitwiseXor -> DequantizeLinear)
+    is no such pair; a Clip between them (brevitas QCDQ) is."""
+    g = model.graph
+    constants = {t.name for t in g.initializer} | set(weight_slots(model))
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in g.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def reaches_dequantize(value: str) -> bool:  # directly or through Clip (brevitas QCDQ)
+        return any(c.op_type == "DequantizeLinear"
+                   or (c.op_type == "Clip" and c.input[0] == value
+                       and reaches_dequantize(c.output[0]))
+                   for c in consumers.get(value, []))
+
+    return any(node.op_type == "QuantizeLinear" and node.input[0] not in constants
+               and reaches_dequantize(node.output[0]) for node in g.node)
+
+
 def split_at_weights(model: onnx.ModelProto, corrupted: Iterable[str], *,
                      input_name: str, output_name: str) -> GraphSplit | None:
     """Cut ``model`` (a ``WeightSet.graph``) at the weights named in ``corrupted``.
@@ -118,11 +145,11 @@ def split_at_weights(model: onnx.ModelProto, corrupted: Iterable[str], *,
 
     Returns:
         A :class:`GraphSplit`, or None when the graph cannot be cut (a node with a subgraph
-        attribute, or the output does not depend on the corrupted weights): run the whole
-        graph then.
+        attribute, a QDQ graph (:func:`quantises_activations`), or the output does not depend
+        on the corrupted weights): run the whole graph then.
     """
     g = model.graph
-    if any(_has_subgraph(n) for n in g.node):
+    if any(_has_subgraph(n) for n in g.node) or quantises_activations(model):
         return None
     slots = weight_slots(model)
     tainted = set(corrupted)
