@@ -3,7 +3,7 @@
 The network (3x3 conv -> 16x28x28; 3x3 conv + 2x2 max-pool -> 64x14x14; 3x3 conv -> 64x14x14;
 global average pool -> 64; 1x1 conv -> 10; ReLU after the convolutions) is trained here
 quickly with torch (``--train-samples`` MNIST training images, one epoch, Adam; written as
-ONNX by hand, not the lrp helper's host/train) and then studied with every neuron of every
+ONNX by hand, not the lrp helper's host/train), or read from ``--model``, and then studied with every neuron of every
 layer on the first ``--samples`` test images, MSB flips, 8-bit signed activations.
 
 ``--part LAYER=N`` studies only the first N neurons of LAYER (a measured part of a layer whose
@@ -91,6 +91,9 @@ def main() -> None:
     ap.add_argument("--data", default="/work/shared/data/mnist.npz")
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--train-samples", type=int, default=20000)
+    ap.add_argument("--model", type=Path, default=None,
+                    help="study this ONNX model instead of training one (e.g. "
+                         "bench/models_seed002/table1_original.onnx, the 97.5 %% network)")
     ap.add_argument("--part", action="append", default=[], metavar="LAYER=N",
                     help="study only the first N neurons of LAYER (repeatable)")
     ap.add_argument("--threads", type=int, default=2)
@@ -100,7 +103,7 @@ def main() -> None:
     from host.data import DataSpec
 
     args.out.mkdir(parents=True, exist_ok=True)
-    model_path = args.out / "table1_mnist.onnx"
+    model_path = args.model or args.out / "table1_mnist.onnx"
     t0 = time.perf_counter()
     if not model_path.exists():
         torch.set_num_threads(args.threads)

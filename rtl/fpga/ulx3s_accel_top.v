@@ -4,11 +4,12 @@
  * docs/protocol.md) beside the memory commands. Same pins (ulx3s.lpf) and
  * clock as ulx3s_top; built with make fpga BOARD=ulx3s-accel.
  *
- * Timing: before the datapath pipelining of issue 13 item 2 nextpnr routed it
- * at 23.7 MHz (FAIL at 25: critical path lane_loader's K*q offset multiplier
- * into mac_dense); with it, nextpnr's estimate after placement is 40.7 MHz
- * (PASS at 25), and accel_top alone routes at 52.7 MHz (docs/benchmarks.md,
- * "FPGA build").
+ * Clock: a PLL (pll_25_to_50.v) makes the 50 MHz system clock from the
+ * board's 25 MHz oscillator; the design is held in reset until it locks (the
+ * lock joins the button into ulx3s_top's reset synchroniser). ulx3s_top's
+ * port keeps the oscillator's pin name, clk_25mhz, but runs at CLK_HZ.
+ * Timing: placed and routed at 52 MHz with LANES = 8 (docs/benchmarks.md,
+ * "FPGA build"; before the datapath pipelining of issue 13 item 2: 23.7 MHz).
  * Everything here is tested in simulation (tests/rtl/test_fpga_accel.py).
  */
 
@@ -18,7 +19,7 @@
 
 module ulx3s_accel_top #
 (
-    parameter CLK_HZ = 25000000,
+    parameter CLK_HZ = 50000000,  // the system clock: the PLL's output
     parameter BAUD = 115200,
     parameter MEM_ADDR_BITS = 17,
     parameter TIMEOUT_CYCLES = CLK_HZ / 10,
@@ -38,12 +39,17 @@ module ulx3s_accel_top #
     output wire [7:0] led
 );
 
+wire clk;
+wire locked;
+
+pll_25_to_50 u_pll (.clk_25mhz(clk_25mhz), .clk(clk), .locked(locked));
+
 ulx3s_top #(
     .CLK_HZ(CLK_HZ), .BAUD(BAUD), .MEM_ADDR_BITS(MEM_ADDR_BITS), .TIMEOUT_CYCLES(TIMEOUT_CYCLES),
     .ACCEL(1), .LANES(LANES), .WORD_BITS(WORD_BITS), .ACC_ADDR_BITS(ACC_ADDR_BITS),
     .N_BITS(N_BITS), .P_BITS(P_BITS), .L_BITS(L_BITS), .RUN_TIMEOUT(RUN_TIMEOUT)
 ) u_top (
-    .clk_25mhz(clk_25mhz), .btn(btn), .ftdi_txd(ftdi_txd), .ftdi_rxd(ftdi_rxd), .led(led)
+    .clk_25mhz(clk), .btn(btn & {locked}), .ftdi_txd(ftdi_txd), .ftdi_rxd(ftdi_rxd), .led(led)
 );
 
 endmodule
