@@ -24,7 +24,8 @@ RUN_TIMEOUT = 20000  # cycles before ACCEL_RUN gives up (the digits programs tak
 def test_fpga_top_runs_the_accelerator_for_the_host_client(tmp_path: Path) -> None:
     run_cocotb(
         "ulx3s_accel_top", "cocotb_fpga_accel",
-        ["fpga/ulx3s_accel_top.v", "fpga/pll_25_to_50.v", "fpga/ulx3s_top.v", "fpga/board_server.v", "reset_sync.v", "uart_rx.v", "uart_tx.v",
+        ["fpga/ulx3s_accel_top.v", "fpga/pll_25_to_50.v", "fpga/ulx3s_top.v", "fpga/board_server.v",
+         "reset_sync.v", "uart_rx.v", "uart_tx.v",
          "cobs_decode.v", "cobs_encode.v", "crc32.v", *SOURCES],
         tmp_path / "top",
         parameters={"CLK_HZ": CLK_DIV * BAUD, "BAUD": BAUD, "MEM_ADDR_BITS": 16,
