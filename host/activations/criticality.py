@@ -32,6 +32,7 @@ identity itself; a folder or a layer file of a different study is refused, never
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -623,8 +624,6 @@ def _identity(model_path: Path, s: CriticalitySettings, formats: list[Activation
 
 def _digest(ident: dict) -> str:
     """A short digest of the study's identity (stamped on every per-layer file)."""
-    import hashlib
-
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -632,8 +631,6 @@ def layer_file(out: Path, layer: str) -> Path:
     """The per-layer result file of ``layer``: named by the layer (not by its place in the
     ``--layers`` selection), so that any selection finds the layers already done; a name that
     is not a safe file name gets its slug plus a digest of the name (two names, one slug)."""
-    import hashlib
-
     from host.report.plots import slug
 
     name = slug(layer)

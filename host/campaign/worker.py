@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,11 +160,8 @@ class CampaignContext:
         if codec not in self._quantised_right:
             formats, executor = self.activations()
             session = executor.session(self.stored(codec).clean.weights)
-            out = [session.run([self.ws.output_name],
-                               {self.ws.input_name: self.x[i:i + BATCH],
-                                **zero_masks(formats, len(self.x[i:i + BATCH]))})[0]
-                   for i in range(0, len(self.x), BATCH)]
-            scores = np.concatenate(out).reshape(len(self.x), -1)
+            [scores], _, _ = _activation_scores(
+                self, [session], lambda k, start, stop: (zero_masks(formats, stop - start), 0))
             with self._lock:
                 self._quantised_right[codec] = top1(scores) == self.y
         return self._quantised_right[codec]
@@ -345,10 +342,31 @@ def _run_activations(ctx: CampaignContext, unit: Unit) -> Iterator[_Scored]:
         v.seconds += time.perf_counter() - t0
     errors = ActivationErrors(formats, seed=spec.seed, trial=unit.trial,
                               rate_max=spec.rates[-1])
+
+    def masks(k: int, start: int, stop: int) -> tuple[dict[str, np.ndarray], int]:
+        if variants[k].rate > 0:
+            return errors.masks(start, stop, variants[k].rate)
+        return zero_masks(formats, stop - start), 0
+
+    scores, act_flips, seconds = _activation_scores(ctx, sessions, masks)
+    for k, v in enumerate(variants):
+        ev = Evaluation.of(scores[k], ctx.y, v.decoded, flips=v.flips, backend=spec.backend)
+        yield _Scored(v.rate, v.flips, v.seconds + seconds[k], ev, act_flips[k])
+
+
+def _activation_scores(ctx: CampaignContext, sessions: list,
+                       masks: Callable[[int, int, int], tuple[dict[str, np.ndarray], int]]
+                       ) -> tuple[list[np.ndarray], list[int], list[float]]:
+    """Each session of the activation-fault graph over the campaign's samples, batch by batch
+    (sized to the masks' memory budget; a fixed-batch model's last batch padded), session
+    ``k`` fed ``masks(k, start, stop)`` = (masks, bits flipped). Returns per session its
+    scores, the activation bits flipped and the seconds spent."""
+    formats, executor = ctx.activations()
     per_sample = sum(f.neurons for f in formats)
     batch = executor.batch or max(1, min(BATCH, ACT_MASK_BYTES // max(1, per_sample)))
-    logits: list[list[np.ndarray]] = [[] for _ in variants]
-    act_flips = [0] * len(variants)
+    logits: list[list[np.ndarray]] = [[] for _ in sessions]
+    flipped = [0] * len(sessions)
+    seconds = [0.0] * len(sessions)
     n = len(ctx.x)
     for start in range(0, n, batch):
         stop = min(start + batch, n)
@@ -356,23 +374,18 @@ def _run_activations(ctx: CampaignContext, unit: Unit) -> Iterator[_Scored]:
         pad = batch - len(xb) if executor.batch else 0
         if pad:
             xb = np.concatenate([xb, np.repeat(xb[-1:], pad, 0)])
-        for k, (v, session) in enumerate(zip(variants, sessions)):
+        for k, session in enumerate(sessions):
             t0 = time.perf_counter()
-            if v.rate > 0:
-                masks, flips = errors.masks(start, stop, v.rate)
-                act_flips[k] += flips
-            else:
-                masks = zero_masks(formats, stop - start)
+            mk, flips = masks(k, start, stop)
+            flipped[k] += flips
             if pad:
-                masks = {name: np.concatenate([m, np.zeros((pad, *m.shape[1:]), m.dtype)])
-                         for name, m in masks.items()}
-            out = session.run([ctx.ws.output_name], {ctx.ws.input_name: xb, **masks})[0]
+                mk = {name: np.concatenate([m, np.zeros((pad, *m.shape[1:]), m.dtype)])
+                      for name, m in mk.items()}
+            out = session.run([ctx.ws.output_name], {ctx.ws.input_name: xb, **mk})[0]
             logits[k].append(out[:stop - start])
-            v.seconds += time.perf_counter() - t0
-    for k, v in enumerate(variants):
-        scores = np.concatenate(logits[k]) if logits[k] else np.zeros((0, 0), np.float32)
-        ev = Evaluation.of(scores, ctx.y, v.decoded, flips=v.flips, backend=spec.backend)
-        yield _Scored(v.rate, v.flips, v.seconds, ev, act_flips[k])
+            seconds[k] += time.perf_counter() - t0
+    scores = [np.concatenate(part) if part else np.zeros((0, 0), np.float32) for part in logits]
+    return scores, flipped, seconds
 
 
 def run_unit(job: CampaignJob, unit: Unit) -> list[dict]:
