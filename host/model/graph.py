@@ -175,8 +175,35 @@ def drop_unused_opsets(model: onnx.ModelProto, domains: frozenset[str]) -> None:
     model.opset_import.extend(kept)
 
 
-def copy_model(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A deep copy, so that passes stay pure functions."""
+def copy_model(model: onnx.ModelProto, *, without: frozenset[str] = frozenset()
+               ) -> onnx.ModelProto:
+    """A deep copy, so that passes stay pure functions; the initializers named ``without``
+    are left out of it.
+
+    They are never copied at all, rather than copied and deleted: protobuf keeps a deleted
+    field's memory until the whole message goes, so a graph stripped of its weights that way
+    would hold them as long as it lives.
+    """
     result = onnx.ModelProto()
-    result.CopyFrom(model)
+    if not without:
+        result.CopyFrom(model)
+        return result
+    for field, value in model.ListFields():
+        if field.name != "graph":
+            _copy_field(result, field, value)
+    for field, value in model.graph.ListFields():
+        if field.name == "initializer":
+            result.graph.initializer.extend(t for t in value if t.name not in without)
+        else:
+            _copy_field(result.graph, field, value)
     return result
+
+
+def _copy_field(target, field, value) -> None:
+    repeated = getattr(field, "is_repeated", None)  # protobuf >= 6.31; earlier: label
+    if repeated if repeated is not None else field.label == field.LABEL_REPEATED:
+        getattr(target, field.name).extend(value)
+    elif field.message_type is not None:
+        getattr(target, field.name).CopyFrom(value)
+    else:
+        setattr(target, field.name, value)

@@ -138,12 +138,12 @@ def load_model(path: str | os.PathLike, *, binarize: Iterable[str] = ()) -> Weig
     model = fold_constant_quantize(model)
     model = fold_weight_quant(model)
     found = find_weights(model)
+    names = [weight.name for weight in found]
+    model = remove_weights(model, names)  # first: the passes below copy the graph alone
     binarizers = [node.name for weight in found for node in weight.binarizers]
     model = bypass_weight_binarizers(model, binarizers)
     model = lower_bipolar_quant(model)
-    names = [weight.name for weight in found]
     data_input = _data_input(model, set(names))
-    model = remove_weights(model, names)
     if not model.graph.output:
         raise FlipLabError("the model has no output")
     widths = declared_bits(model)

@@ -431,17 +431,14 @@ def lower_bipolar_quant(model: onnx.ModelProto) -> onnx.ModelProto:
 def remove_weights(model: onnx.ModelProto, names: Iterable[str]) -> onnx.ModelProto:
     """Take the named initializers out of the graph (and out of its inputs, for old IR
     versions); a ``value_info`` entry records each one's element type and shape."""
-    result = copy_model(model)
-    graph = result.graph
-    wanted = set(names)
+    wanted = frozenset(names)
     records = [
         helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
-        for tensor in graph.initializer
+        for tensor in model.graph.initializer
         if tensor.name in wanted
     ]
-    kept = [tensor for tensor in graph.initializer if tensor.name not in wanted]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    result = copy_model(model, without=wanted)
+    graph = result.graph
     for collection in (graph.input, graph.value_info):
         survivors = [value for value in collection if value.name not in wanted]
         del collection[:]

@@ -13,9 +13,6 @@ from onnx import external_data_helper
 
 from host.errors import FlipLabError
 
-#: Largest model onnx.checker can check in memory (protobuf limit).
-_PROTOBUF_LIMIT = 2**31 - 1
-
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
@@ -74,6 +71,24 @@ def check_external_data(model: onnx.ModelProto, folder: Path) -> None:
             )
 
 
+def _parse(path: Path) -> onnx.ModelProto:
+    """The model in ``path`` without its external data (refusing what is not ONNX)."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError) as error:
+        raise FlipLabError(f"{path} is not an ONNX model ({_first_line(error)})") from error
+    if model.ir_version <= 0 or not model.opset_import or not model.graph.node:
+        raise FlipLabError(f"{path} is not an ONNX model (no IR version, opset or nodes)")
+    return model
+
+
+def _check(path: Path, model: onnx.ModelProto | str) -> None:
+    try:
+        onnx.checker.check_model(model)
+    except (onnx.checker.ValidationError, ValueError) as error:
+        raise FlipLabError(f"{path} is not a valid ONNX model ({_first_line(error)})") from error
+
+
 def read_onnx(path: str | os.PathLike) -> onnx.ModelProto:
     """Load and check an ONNX model, with its external data when it has some.
 
@@ -89,22 +104,18 @@ def read_onnx(path: str | os.PathLike) -> onnx.ModelProto:
         raise FlipLabError(f"model path is not a file: {path}")
     if path.stat().st_size == 0:
         raise FlipLabError(f"{path} is empty, not an ONNX model")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError) as error:
-        raise FlipLabError(f"{path} is not an ONNX model ({_first_line(error)})") from error
-    if model.ir_version <= 0 or not model.opset_import or not model.graph.node:
-        raise FlipLabError(f"{path} is not an ONNX model (no IR version, opset or nodes)")
-    check_external_data(model, path.parent)
-    try:
-        external_data_helper.load_external_data_for_model(model, str(path.parent))
-    except (OSError, ValueError, RuntimeError) as error:
-        raise FlipLabError(f"{path}: cannot read external data ({_first_line(error)})") from error
-    try:
-        if model.ByteSize() < _PROTOBUF_LIMIT:
-            onnx.checker.check_model(model)
-        else:
-            onnx.checker.check_model(str(path))
-    except (onnx.checker.ValidationError, ValueError) as error:
-        raise FlipLabError(f"{path} is not a valid ONNX model ({_first_line(error)})") from error
+    # onnx.checker on a ModelProto serialises it first, a second copy of every weight beside
+    # the one held here; on the file it reads the graph alone (external data stays on disk)
+    model = _parse(path)
+    if any(external_data_helper.uses_external_data(t) for t in iter_graph_tensors(model.graph)):
+        check_external_data(model, path.parent)
+        _check(path, str(path))
+        try:
+            external_data_helper.load_external_data_for_model(model, str(path.parent))
+        except (OSError, ValueError, RuntimeError) as error:
+            raise FlipLabError(f"{path}: cannot read external data ({_first_line(error)})") from error
+    else:  # weights inside: check the file with nothing held, then read it again
+        del model
+        _check(path, str(path))
+        model = _parse(path)
     return model
