@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from host.codecs import get_codec
+from host.codecs import Codec, get_codec
 from host.codecs.integer import IntCodec
 from host.errors import FlipLabError
 from host.image import WORD_BITS, Image, TensorEntry
@@ -188,12 +188,30 @@ def quantisation_error(t: WeightTensor, codec, params: dict, codes: np.ndarray,
     return QuantisationError(t.name, t.layer, codec.spec, _sqnr_db(values, decoded), lost, channel)
 
 
+#: weights encoded at a time where each is its own stored field (a codec's float64 and uint64
+#: temporaries are some 10 bytes per weight each: bounded, whatever the tensor's size)
+ENCODE_CHUNK = 1 << 20
+
+
+def _encode(codec, values: np.ndarray, params: dict) -> np.ndarray:
+    """``codec.encode(values, params)``, a chunk at a time where that is the same: a plain
+    codec (each weight its own field) with per-model or per-tensor parameters."""
+    if (values.size <= ENCODE_CHUNK or params.get("granularity") == "channel"
+            or type(codec).unpack is not Codec.unpack):
+        return codec.encode(values, params)
+    flat = values.reshape(-1)
+    return np.concatenate([codec.encode(flat[i:i + ENCODE_CHUNK], params)
+                           for i in range(0, flat.size, ENCODE_CHUNK)])
+
+
 def build_image(ws: WeightSet, plan: CodecPlan, *, source: str = "",
-                source_sha256: str = "", normalize: str | None = None) -> tuple[Image, ExportReport]:
+                source_sha256: str = "", normalize: str | None = None,
+                measure: bool = True) -> tuple[Image, ExportReport]:
     """Encode every weight tensor of ``ws`` with the plan's codec and pack them into an image.
 
     ``normalize``: the input normalisation spec the model expects, recorded in the image's
-    ``model`` record (``host eval`` then uses it unless told otherwise).
+    ``model`` record (``host eval`` then uses it unless told otherwise). ``measure``: fill the
+    report's quantisation errors (False: leave them out, e.g. for a campaign's images).
     """
     shorts = short_names(ws.tensors)
     for pattern, _ in plan.overrides:
@@ -201,23 +219,26 @@ def build_image(ws: WeightSet, plan: CodecPlan, *, source: str = "",
             raise FlipLabError(f"override pattern {pattern!r} matches no tensor or layer")
     specs = [plan.spec_for(t, short) for t, short in zip(ws.tensors, shorts)]
     model_ranges = _model_ranges(ws.tensors, specs)
-    entries, segments, offset = [], [], 0
+    codecs = [get_codec(spec) for spec in specs]
+    offsets = np.cumsum([0] + [-(-c.stored_bits(t.values.size) // WORD_BITS) * WORD_BITS
+                               for t, c in zip(ws.tensors, codecs)])
+    payload = np.zeros(int(offsets[-1]) // 8, dtype=np.uint8)  # each tensor packed into it
+    entries = []
     report = ExportReport()
     if normalize is not None:
         from host.data import parse_normalization
         normalize = parse_normalization(normalize).spec
-    for t, spec in zip(ws.tensors, specs):
-        codec = get_codec(spec)
+    for t, spec, codec, offset in zip(ws.tensors, specs, codecs, offsets.tolist()):
         kind = "int" if np.issubdtype(t.values.dtype, np.integer) else "float"
         # a nulled QDQ weight reads as its zero point, whose dequantised value is 0
         try:
             params = codec.fit(t.values, axis=t.channel_axis, granularity=plan.granularity,
                                model_range=model_ranges.get((spec, kind)),
                                zero_point=t.quant["zero_point"] if t.quant else None)
-            codes = codec.encode(t.values, params)
+            codes = _encode(codec, t.values, params)
         except FlipLabError as error:
             raise FlipLabError(f"tensor {t.name!r} ({t.role} of {t.layer!r}): {error}") from None
-        if kind == "float" and not t.binarized and t.values.size:
+        if measure and kind == "float" and not t.binarized and t.values.size:
             report.errors.append(quantisation_error(t, codec, params, codes, plan.granularity))
         stored = codec.stored_bits(t.values.size)
         entries.append(TensorEntry(
@@ -225,12 +246,10 @@ def build_image(ws: WeightSet, plan: CodecPlan, *, source: str = "",
             shape=tuple(int(s) for s in t.values.shape), dtype=t.values.dtype.name, codec=codec.spec,
             params=params, bit_offset=offset, stored_bits=stored, count=int(t.values.size),
             binarized=t.binarized))
-        segments.append(codec.pack(codes))
-        offset += -(-stored // WORD_BITS) * WORD_BITS
+        segment = codec.pack(codes)
+        del codes
+        payload[offset // 8: offset // 8 + segment.size] = segment
         report.codecs[codec.spec] = report.codecs.get(codec.spec, 0) + int(t.values.size)
-    payload = np.zeros(offset // 8, dtype=np.uint8)
-    for e, seg in zip(entries, segments):
-        payload[e.bit_offset // 8: e.bit_offset // 8 + seg.size] = seg
     graph = ws.graph.SerializeToString()
     model = {"input": ws.input_name, "input_shape": list(ws.input_shape),
              "output": ws.output_name, "source": source, "source_sha256": source_sha256,
@@ -266,8 +285,8 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 
 def build_accel_image(ws: WeightSet, plan: CodecPlan, *, source: str = "",
-                      source_sha256: str = "", normalize: str | None = None
-                      ) -> tuple[Image, ExportReport]:
+                      source_sha256: str = "", normalize: str | None = None,
+                      measure: bool = True) -> tuple[Image, ExportReport]:
     """``host export --lower accel``: lower the model to the accelerator's layer program
     (host.hw.lower, docs/datapath.md), pack only its weights, and store the program in the
     image. A ``sign``-family default codec (``--codec 'parity(sign)'``) applies to the
@@ -279,6 +298,7 @@ def build_accel_image(ws: WeightSet, plan: CodecPlan, *, source: str = "",
         extra = tuple((t.name, plan.default) for t in lowered.tensors if t.binarized)
         plan = CodecPlan(plan.default, plan.overrides + extra, plan.granularity)
     image, report = build_image(lowered, plan, source=source, source_sha256=source_sha256,
+                                measure=measure,
                                 normalize=normalize)
     image.program = attach_program(program, image.tensors)
     return image, report

@@ -11,6 +11,7 @@ from host.errors import FlipLabError
 
 _BIT = np.array([1 << j for j in range(8)], dtype=np.uint8)  # mask of bit j of a byte
 _BLOCK_BITS = 1 << 20  # bits per block of the dense flip method (a multiple of 8)
+_SPARSE_CHUNK = 1 << 18  # positions per step of the sparse flip method
 
 
 def check_payload(payload: object) -> np.ndarray:
@@ -89,5 +90,6 @@ def flip_bits(payload: np.ndarray, positions: np.ndarray) -> None:
         pos = np.sort(pos)
     if pos.size * 16 > payload.size * 8:  # more than 1 bit in 16: touch every byte anyway
         _flip_dense(payload, pos)
-    else:
-        _flip_sparse(payload, pos)
+    else:  # a chunk at a time (XOR: a byte two chunks share takes both): bounded temporaries
+        for i in range(0, pos.size, _SPARSE_CHUNK):
+            _flip_sparse(payload, pos[i:i + _SPARSE_CHUNK])

@@ -177,24 +177,43 @@ def _draw_level(root: np.random.SeedSequence, k: int, n: int, with_mark: bool) -
     return _Level(index, u, mark)
 
 
-def _union_deepest_first(levels: list[_Level], rate_max: float, with_mark: bool) -> _Arrays:
+#: bit positions merged at a time by the union of the levels
+_UNION_BLOCK = 1 << 24
+
+
+def _union_deepest_first(levels: list[_Level], n: int, rate_max: float, with_mark: bool
+                         ) -> _Arrays:
     """Sorted union of the levels' bits with ``U_i < rate_max``; deeper levels come first
     in ``levels`` and win where two levels mark the same bit.
 
-    One stable sort of the levels laid end to end (each level is sorted already: the sort
-    merges runs), then the first entry of each bit: the deepest level's.
+    Block by block of bit positions (bounded temporaries): one stable sort of the levels'
+    entries in the block laid end to end (each level is sorted already: the sort merges
+    runs), then the first entry of each bit: the deepest level's.
     """
-    keep = [level.u < rate_max for level in levels]
-    index = np.concatenate([level.index[k] for level, k in zip(levels, keep)])
-    order = np.argsort(index, kind="stable")
-    index = index[order]
-    first = np.ones(index.size, dtype=bool)
-    np.not_equal(index[1:], index[:-1], out=first[1:])
-    index, order = index[first], order[first]
-    u = np.concatenate([level.u[k] for level, k in zip(levels, keep)])[order]
-    mark = (np.concatenate([level.mark[k] for level, k in zip(levels, keep)])[order]
-            if with_mark else np.zeros(0))
-    return index, u, mark
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for start in range(0, n, _UNION_BLOCK):
+        spans = [(level, *np.searchsorted(level.index, [start, start + _UNION_BLOCK]))
+                 for level in levels]
+        keep = [level.u[a:b] < rate_max for level, a, b in spans]
+        index = np.concatenate([level.index[a:b][k] for (level, a, b), k in zip(spans, keep)])
+        if index.size == 0:
+            continue
+        order = np.argsort(index, kind="stable")
+        index = index[order]
+        first = np.ones(index.size, dtype=bool)
+        np.not_equal(index[1:], index[:-1], out=first[1:])
+        order = order[first]
+        parts[0].append(index[first])
+        parts[1].append(np.concatenate([level.u[a:b][k] for (level, a, b), k
+                                        in zip(spans, keep)])[order])
+        if with_mark:
+            parts[2].append(np.concatenate([level.mark[a:b][k] for (level, a, b), k
+                                            in zip(spans, keep)])[order])
+    out = []
+    for part, dtype in zip(parts, (np.int64, np.float64, np.float64)):  # one part list at a time
+        out.append(np.concatenate(part) if part else np.zeros(0, dtype=dtype))
+        part.clear()
+    return out[0], out[1], out[2]
 
 
 def _dense(
@@ -255,5 +274,5 @@ def sample_nested(
     if rate_max > DENSE_RATE:
         index, u, mark = _dense(root, levels, n, rate_max, with_mark)
     else:
-        index, u, mark = _union_deepest_first(levels, rate_max, with_mark)
+        index, u, mark = _union_deepest_first(levels, n, rate_max, with_mark)
     return Candidates(index, u, mark if with_mark else None, rate_max)

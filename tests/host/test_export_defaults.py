@@ -119,3 +119,21 @@ def test_integer_inputs_take_the_stored_values_or_refuse_a_normalisation():
     assert x.dtype == np.int64 and x.max() <= 16
     with pytest.raises(FlipLabError, match="input is int64 .* normalize 'unit' does not apply"):
         DataSpec("digits", "unit", 5).load([None, 64], input_dtype="int64")
+
+
+@pytest.mark.parametrize("codec,granularity", [
+    ("fixed8", "model"), ("fixed3:mid", "tensor"), ("parity(float16)", "model"),
+    ("int5", "tensor"), ("gray4", "model"), ("hamming6", "model"), ("sign", "model"),
+    ("bfloat16", "tensor"), ("fixed8", "channel"), ("secded(fixed8)", "model")])
+def test_encoding_a_chunk_at_a_time_writes_the_same_image(monkeypatch, codec, granularity):
+    """Large tensors are encoded in chunks (bounded temporaries): the image is byte for byte
+    the one the whole-tensor encode writes, for chunks that split tensors anywhere."""
+    import host.export
+
+    ws = load_model(FOLDER.parent.parent / "models" / "digits_cnn.onnx")
+    plan = CodecPlan(codec, granularity=granularity)
+    whole, _ = build_image(ws, plan)
+    monkeypatch.setattr(host.export, "ENCODE_CHUNK", 37)
+    chunked, _ = build_image(ws, plan, measure=False)
+    assert np.array_equal(whole.payload, chunked.payload)
+    assert [t.params for t in whole.tensors] == [t.params for t in chunked.tensors]

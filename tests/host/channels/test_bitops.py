@@ -82,3 +82,17 @@ def test_flip_bits_many_positions_with_repeats(n_flips):
     expected = payload ^ np.packbits(parity.astype(np.uint8), bitorder="little")
     flip_bits(payload, positions)
     np.testing.assert_array_equal(payload, expected)
+
+
+def test_the_sparse_flip_in_small_chunks_with_repeats_across_chunk_edges(monkeypatch):
+    """Chunks of the sparse method that split one byte's positions (repeats too) XOR both."""
+    import host.channels.bitops as bitops
+
+    monkeypatch.setattr(bitops, "_SPARSE_CHUNK", 3)
+    rng = np.random.default_rng(5)
+    payload = rng.integers(0, 256, 4000, dtype=np.uint8)
+    positions = np.repeat(rng.integers(0, 8 * 4000, 400), rng.integers(1, 4, 400))
+    parity = np.bincount(positions, minlength=8 * 4000) % 2
+    expected = payload ^ np.packbits(parity.astype(np.uint8), bitorder="little")
+    flip_bits(payload, positions)
+    np.testing.assert_array_equal(payload, expected)

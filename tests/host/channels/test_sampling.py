@@ -146,3 +146,20 @@ def test_levels_are_merged_deepest_first(n, rate, seed, with_mark):
     assert cand.u.tolist() == [truth[i][0] for i in kept]
     if with_mark:
         assert cand.mark is not None and cand.mark.tolist() == [truth[i][1] for i in kept]
+
+
+@pytest.mark.parametrize("with_mark", [False, True])
+def test_the_union_block_by_block_is_the_union_at_once(monkeypatch, with_mark):
+    """Merging the levels a block of bit positions at a time (bounded temporaries) gives the
+    same bits, values and marks as one merge of everything, blocks splitting levels anywhere."""
+    import host.channels.sampling as sampling
+
+    root = np.random.SeedSequence([11, 4])
+    whole = sampling.sample_nested(root, 2_000_000, 0.03, with_mark=with_mark)
+    monkeypatch.setattr(sampling, "_UNION_BLOCK", 997)
+    blocks = sampling.sample_nested(root, 2_000_000, 0.03, with_mark=with_mark)
+    assert whole.index.size > 50_000
+    assert np.array_equal(whole.index, blocks.index) and np.array_equal(whole.u, blocks.u)
+    assert (whole.mark is None) == (not with_mark)
+    if with_mark:
+        assert np.array_equal(whole.mark, blocks.mark)
