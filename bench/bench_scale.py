@@ -11,9 +11,11 @@
    path taken apart (what ``run_unit`` calls, timed step by step): the nested error pattern,
    ``IncrementalDecoder.flip`` (flip the new bits, re-decode the touched words), the
    session build (``OnnxExecutor.session``: the decoded weights as external initializers) and
-   the run.
+   the run. ``--low-memory``: the unit of a ``host sweep --low-memory`` campaign instead
+   (in-place walk, weights fed as inputs; no step-by-step part).
 2. ``memory``: peak resident memory (``VmHWM``, read by the process itself at exit) of
-   ``host sweep`` on the ``--memory-params`` MLPs with 2 and with 8 rates (one trial), against
+   ``host sweep`` and ``host sweep --low-memory`` on the ``--memory-params`` MLPs with 2 and
+   with 8 rates (one trial; ``--memory-rates``: the rate ranges), against
    the float model's bytes plus one batch of activations (samples × the widest layer × 4
    bytes, input and output), beside the peak of the imports alone.
 3. ``dask``: the MNIST CNN of seed 000, a fixed8 campaign, on a Dask ``LocalCluster`` of 1, 2
@@ -143,8 +145,9 @@ def bench_variant(a: argparse.Namespace, folder: Path) -> list[str]:
         model, data, count, width = build_mlp(folder, params, a.depth, a.samples)
         spec = make_spec(model, SweepSettings(codecs="fixed8", rates=a.rates, trials=10_000,
                                               data=DataSpec(str(data)), seed=1))
-        _, right = reference_run(spec, a.threads)
-        job = CampaignJob(spec, np.packbits(right).tobytes(), threads=a.threads)
+        _, right = reference_run(spec, a.threads, low_memory=a.low_memory)
+        job = CampaignJob(spec, np.packbits(right).tobytes(), threads=a.threads,
+                          low_memory=a.low_memory)
         ctx = context_for(job)
         session = plain_session(model, a.threads)
         x = ctx.x
@@ -165,6 +168,10 @@ def bench_variant(a: argparse.Namespace, folder: Path) -> list[str]:
         vw, vc = (statistics.median(v[i] for v in variant) for i in (0, 1))
         lines.append(f"| {count:,} | {width} | {cw:.3f} | {cc:.3f} | {vw:.3f} | {vc:.3f} | "
                      f"**{vc / cc:.3f}×** | {vw / cw:.3f}× | {load()} |")
+        if a.low_memory:
+            del ctx, session, job
+            model.unlink()
+            continue
 
         # the same path, step by step
         stored = ctx.stored("fixed8")
@@ -197,7 +204,7 @@ def bench_variant(a: argparse.Namespace, folder: Path) -> list[str]:
                            f"{m['session']:.3f} | {m['run']:.3f} | {m['clean']:.3f} |")
         del ctx, session, job
         model.unlink()
-    return lines + parts_lines
+    return lines if a.low_memory else lines + parts_lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,25 +239,26 @@ def peak_rss_of(argv: list[str]) -> tuple[int, float]:
 def bench_memory(a: argparse.Namespace, folder: Path) -> list[str]:
     base, _ = peak_rss_of([])
     lines = ["", f"Command: `{' '.join([os.path.relpath(sys.executable), *sys.argv])}`", "",
-             f"`host sweep MODEL --codecs fixed8 --rates 1e-3:1e-2:R --trials 1 --data "
+             f"`host sweep MODEL --codecs fixed8 --rates RATES --trials 1 [--low-memory] --data "
              f"DATA.npz`, {a.samples} samples, load {load()}; peak resident memory of the process "
              f"(VmHWM). The imports alone (host.campaign, onnxruntime, pandas) peak at "
              f"{base / 1e6:.0f} MB; the last column is the peak above them.", "",
-             "| parameters | float model MB | one batch of activations MB | rates R | "
+             "| parameters | float model MB | one batch of activations MB | mode | rates | "
              "peak MB | ÷ (model + batch) | (peak − imports) ÷ (model + batch) |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---:|---:|---:|---|---|---:|---:|---:|"]
     for params in a.memory_params:
         model, data, count, width = build_mlp(folder, params, a.depth, a.samples)
         model_mb = count * 4 / 1e6
         batch_mb = a.samples * (max(width, INPUTS) * 2) * 4 / 1e6
-        for rates in (2, 8):
-            out = folder / f"sweep_{count}_{rates}"
+        for mode, rates in [(m, r) for m in ("default", "--low-memory")
+                            for r in a.memory_rates]:
+            out = folder / f"sweep_{count}"
             rss, wall = peak_rss_of(["sweep", str(model), "--codecs", "fixed8", "--rates",
-                                     f"1e-3:1e-2:{rates}", "--trials", "1", "--data", str(data),
-                                     "--out", str(out)])
+                                     rates, "--trials", "1", "--data", str(data),
+                                     "--out", str(out)] + ([mode] if mode != "default" else []))
             shutil.rmtree(out, ignore_errors=True)
-            log(f"{count:,} parameters, {rates} rates: peak {rss / 1e6:.0f} MB, {wall:.1f} s")
-            lines.append(f"| {count:,} | {model_mb:.0f} | {batch_mb:.1f} | {rates} | "
+            log(f"{count:,} parameters, {mode}, {rates}: peak {rss / 1e6:.0f} MB, {wall:.1f} s")
+            lines.append(f"| {count:,} | {model_mb:.0f} | {batch_mb:.1f} | {mode} | {rates} | "
                          f"{rss / 1e6:.0f} | {rss / 1e6 / (model_mb + batch_mb):.2f}× | "
                          f"{(rss - base) / 1e6 / (model_mb + batch_mb):.2f}× |")
         model.unlink()
@@ -303,6 +311,11 @@ def main() -> int:
                    help="parameters of the MLPs timed (variant)")
     p.add_argument("--memory-params", type=float, nargs="+", default=[1e7],
                    help="parameters of the MLPs whose sweep memory is measured")
+    p.add_argument("--memory-rates", nargs="+",
+                   default=["1e-3:1e-2:2", "1e-3:1e-2:8", "1e-4:1e-3:8"],
+                   help="rate ranges of the memory part's sweeps")
+    p.add_argument("--low-memory", action="store_true",
+                   help="variant: time the unit of a --low-memory campaign")
     p.add_argument("--depth", type=int, default=6, help="hidden layers")
     p.add_argument("--samples", type=int, default=1000, help="random inputs")
     p.add_argument("--rates", default="1e-3,1e-2", help="BSC rates of the unit")

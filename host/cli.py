@@ -393,7 +393,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     spec = make_spec(args.model, settings)
     try:
         result = run_sweep(spec, args.out, workers=args.workers or 1, scheduler=args.scheduler,
-                           progress=not args.json)
+                           progress=not args.json, low_memory=args.low_memory)
     except CampaignInterrupted as exc:
         print(f"host: {exc}", file=sys.stderr)
         sys.exit(130)
@@ -414,7 +414,8 @@ def _sweep_models(args: argparse.Namespace, models: list[str], settings) -> None
     say = None if args.json else (lambda line: print(f"host: {line}", file=sys.stderr))
     try:
         res = run_model_sweeps(models, settings, args.out, workers=args.workers or 1,
-                               scheduler=args.scheduler, progress=not args.json, announce=say)
+                               scheduler=args.scheduler, progress=not args.json, announce=say,
+                               low_memory=args.low_memory)
     except CampaignInterrupted as exc:
         print(f"host: {exc}", file=sys.stderr)
         sys.exit(130)
@@ -796,6 +797,10 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the units on a Dask distributed scheduler (tcp://host:8786)")
     w.add_argument("--out", required=True, type=Path, help="campaign folder (resumed if same)")
+    w.add_argument("--low-memory", action="store_true", dest="low_memory",
+                   help="one copy of the weights per process, for models near the memory's "
+                        "size: variants made in place, weights fed to onnxruntime as inputs "
+                        "(not pre-packed; sums may differ in the last bits). Weight faults only")
     # activation faults (seed 002, docs/activation-faults.md)
     w.add_argument("--target", default="weights", choices=("weights", "activations", "both"),
                    help="what the errors hit: stored weights (default), every stored bit of the "

@@ -16,6 +16,7 @@ Two ways in, one decoding:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,9 +53,24 @@ class DecodedWeights:
         return int(sum(self.corrected.values()))
 
 
+#: codes unpacked and decoded at a time in a :func:`patchable` tensor (a multiple of 8, so
+#: that each chunk starts on a byte; bounded uint64 and float64 temporaries)
+DECODE_CHUNK = 1 << 20
+
+
 def decode_tensor(image: Image, entry: TensorEntry) -> tuple[np.ndarray, int, int]:
     """(values shaped like the tensor, nulled count, corrected bits) of one tensor."""
     codec = entry.codec_obj
+    if entry.count > DECODE_CHUNK and patchable(entry):  # a chunk at a time, same values
+        segment, dtype = image.segment(entry), np.dtype(entry.dtype)
+        values, count = np.empty(entry.count, dtype=dtype), 0
+        for lo in range(0, entry.count, DECODE_CHUNK):
+            n = min(DECODE_CHUNK, entry.count - lo)
+            codes, _, _ = codec.unpack(segment[lo * codec.bits // 8:], n)
+            part, mask = codec.decode(codes, entry.params, dtype=dtype)
+            values[lo:lo + n] = part
+            count += int(np.count_nonzero(mask))
+        return values.reshape(entry.shape), count, 0
     codes, erased, corrected = codec.unpack(image.segment(entry), entry.count)
     values, nulled = codec.decode(codes, entry.params, dtype=np.dtype(entry.dtype))
     if erased is not None and erased.any():
@@ -92,6 +108,15 @@ def decode_words(image: Image, entry: TensorEntry, index: np.ndarray
     return codec.decode(codes, entry.params, dtype=np.dtype(entry.dtype))
 
 
+#: touched weights decoded at a time (bounded temporaries, however many bits a flip adds)
+PATCH_CHUNK = 1 << 18
+
+
+def _chunks(words: np.ndarray) -> Iterator[np.ndarray]:
+    for i in range(0, words.size, PATCH_CHUNK):
+        yield words[i:i + PATCH_CHUNK]
+
+
 def _touched_words(local: np.ndarray, bits: int, count: int) -> np.ndarray:
     """Distinct weights (sorted) that sorted tensor-local bit positions fall in; bits past the
     last weight (the word padding) touch none."""
@@ -109,32 +134,66 @@ class IncrementalDecoder:
     :class:`DecodedWeights`; only the tensors the new flips fall in change, and in a tensor
     whose weights decode word by word (:func:`patchable`: every plain codec with per-model or
     per-tensor parameters) only the weights whose stored words they touch are read and
-    decoded, written into a copy of the previous variant's tensor. Other tensors (SECDED,
-    per-channel parameters, or more than a quarter of the words touched) are decoded again in
-    full. ``reset()`` returns to the clean image. Returned variants never change afterwards: a
-    changed tensor is a new array, and each flip writes a new payload.
+    decoded. Other tensors (SECDED, per-channel parameters, or more than a quarter of the
+    words touched) are decoded again in full. ``reset()`` returns to the clean image.
+
+    Two ways to hold the variants:
+
+    - by copy (default): a changed tensor is a new array (a copy of the previous variant's
+      with the touched weights written) and each flip writes a new payload, so returned
+      variants never change afterwards;
+    - ``in_place=True``: the walk changes the clean image's payload and the clean decoded
+      weights themselves, and ``reset()`` puts them back (flipping the same bits again and
+      decoding the touched weights from the restored payload). A returned variant is valid
+      until the next ``flip`` or ``reset``; the memory is one payload and one set of weights
+      whatever the number of variants (``host sweep --low-memory``, docs/campaigns.md).
 
     A decoder is one walk: give each concurrent walk its own, made from the same decoded clean
-    image (``IncrementalDecoder(clean)`` costs no decoding and no copy).
+    image (``IncrementalDecoder(clean)`` costs no decoding and no copy). An in-place walk
+    must be the only user of ``clean`` until it is reset.
 
     Args:
         clean: the clean image, or its :class:`DecodedWeights`.
+        in_place: change ``clean`` during the walk instead of copying (see above).
     """
 
-    def __init__(self, clean: Image | DecodedWeights) -> None:
+    def __init__(self, clean: Image | DecodedWeights, *, in_place: bool = False) -> None:
         self.clean = clean if isinstance(clean, DecodedWeights) else decode_weights(clean)
         image = self.clean.image
         self._offsets = np.array([e.bit_offset for e in image.tensors], dtype=np.int64)
         self._patchable = [patchable(e) for e in image.tensors]
+        self.in_place = in_place
+        self._flipped: list[np.ndarray] = []  # in place: positions flipped since the reset
+        self._touched: dict[int, list[np.ndarray] | None] = {}  # in place: words, None = all
+        if in_place:
+            for name, values in self.clean.weights.items():  # writable and not the payload's
+                if not values.flags.writeable or np.may_share_memory(values, image.payload):
+                    self.clean.weights[name] = values.copy()
         self.reset()
 
     def reset(self) -> DecodedWeights:
         """Back to the clean image; returns its decoded weights."""
+        if self._flipped:
+            self._restore()
         self._image = self.clean.image
         self._weights = dict(self.clean.weights)
         self._nulled = dict(self.clean.nulled)
         self._corrected = dict(self.clean.corrected)
         return self.clean
+
+    def _restore(self) -> None:
+        """In place: flip the walk's bits back and decode what they touched again."""
+        image = self.clean.image
+        for positions in self._flipped:  # batch by batch: no temporaries the size of all
+            flip_bits(image.payload, positions)
+        for i, batches in self._touched.items():
+            entry = image.tensors[i]
+            weights = self.clean.weights[entry.name]
+            if batches is None:
+                weights[...] = decode_tensor(image, entry)[0]
+            for words in (c for batch in batches or () for c in _chunks(batch)):
+                weights.reshape(-1)[words] = decode_words(image, entry, words)[0]
+        self._flipped, self._touched = [], {}
 
     def flip(self, positions: np.ndarray) -> DecodedWeights:
         """Flip the payload bits ``positions`` (each flipped once more) and decode the result."""
@@ -142,32 +201,56 @@ class IncrementalDecoder:
         if positions.size > 1 and np.any(positions[1:] < positions[:-1]):
             positions = np.sort(positions)
         before = self._image
-        payload = before.payload.copy()  # never written in place: earlier variants keep theirs
-        flip_bits(payload, positions)
-        noisy = self._image = before.with_payload(payload)
         tensors = before.tensors
         bounds = np.searchsorted(positions, self._offsets)
-        for i in np.flatnonzero(np.diff(np.append(bounds, positions.size))):
-            entry = tensors[int(i)]
+        changed = []  # (tensor index, touched words or None for the whole tensor)
+        for i in map(int, np.flatnonzero(np.diff(np.append(bounds, positions.size)))):
+            entry = tensors[i]
             lo, hi = bounds[i], (bounds[i + 1] if i + 1 < len(tensors) else positions.size)
             words = (_touched_words(positions[lo:hi] - entry.bit_offset, entry.codec_obj.bits,
                                     entry.count) if self._patchable[i] else None)
-            if words is not None and words.size * 4 <= entry.count:
-                self._patch(before, noisy, entry, words)
-            else:
-                self._weights[entry.name], self._nulled[entry.name], \
-                    self._corrected[entry.name] = decode_tensor(noisy, entry)
+            changed.append((i, words if words is not None
+                            and words.size * 4 <= entry.count else None))
+        # the nulled count moves by the touched words' old and new decodes: read the old first
+        was_nulled = {i: sum(int(np.count_nonzero(decode_words(before, tensors[i], c)[1]))
+                             for c in _chunks(words))
+                      for i, words in changed if words is not None}
+        if self.in_place:
+            noisy = before
+            flip_bits(noisy.payload, positions)
+            self._flipped.append(positions)
+        else:  # never written in place: earlier variants keep theirs
+            payload = before.payload.copy()
+            flip_bits(payload, positions)
+            noisy = self._image = before.with_payload(payload)
+        for i, words in changed:
+            entry = tensors[i]
+            if words is None:
+                values, self._nulled[entry.name], self._corrected[entry.name] = \
+                    decode_tensor(noisy, entry)
+                if self.in_place:
+                    self._weights[entry.name][...] = values
+                    self._touched[i] = None
+                else:
+                    self._weights[entry.name] = values
+            elif words.size:
+                self._patch(noisy, entry, words, was_nulled[i])
+                batches = self._touched.setdefault(i, []) if self.in_place else None
+                if batches is not None:  # None: the tensor is decoded whole on reset anyway
+                    batches.append(words)
         return DecodedWeights(noisy, dict(self._weights), dict(self._nulled),
                               dict(self._corrected))
 
-    def _patch(self, before: Image, noisy: Image, entry: TensorEntry, words: np.ndarray) -> None:
-        """The previous variant's tensor with the weights ``words`` decoded from ``noisy``."""
-        if words.size == 0:
-            return
-        values, nulled = decode_words(noisy, entry, words)
-        _, was_nulled = decode_words(before, entry, words)
-        weights = self._weights[entry.name].copy()
-        weights.reshape(-1)[words] = values
-        self._weights[entry.name] = weights
-        self._nulled[entry.name] += int(np.count_nonzero(nulled)) - \
-            int(np.count_nonzero(was_nulled))
+    def _patch(self, noisy: Image, entry: TensorEntry, words: np.ndarray, was_nulled: int
+               ) -> None:
+        """The weights ``words`` of the current tensor decoded from ``noisy`` (written into
+        a copy of the tensor, or into it when in place)."""
+        weights = self._weights[entry.name]
+        if not self.in_place:
+            weights = self._weights[entry.name] = weights.copy()
+        nulled = 0
+        for chunk in _chunks(words):
+            values, mask = decode_words(noisy, entry, chunk)
+            weights.reshape(-1)[chunk] = values
+            nulled += int(np.count_nonzero(mask))
+        self._nulled[entry.name] += nulled - was_nulled

@@ -94,8 +94,10 @@ def read_model_list(out: Path) -> list[dict] | None:
 def run_model_sweeps(models: Sequence[str], settings: SweepSettings, out: str | Path, *,
                      workers: int = 1, scheduler: str | None = None, progress: bool = True,
                      compare_at: Sequence[float] | None = None,
-                     announce: Callable[[str], None] | None = None) -> ModelSweepResult:
-    """Run (or resume) ``settings`` on every model, each into ``out/<stem>``, then compare.
+                     announce: Callable[[str], None] | None = None,
+                     low_memory: bool = False) -> ModelSweepResult:
+    """Run (or resume) ``settings`` on every model, each into ``out/<stem>``, then compare
+    (``low_memory``: as :func:`~host.campaign.sweep.run_sweep`'s).
 
     Every model is checked (:func:`make_spec`) before any campaign runs. ``out`` holding a
     one-model campaign, or another list of models, is refused.
@@ -124,7 +126,7 @@ def run_model_sweeps(models: Sequence[str], settings: SweepSettings, out: str | 
         if announce:
             announce(f"sweep {Path(spec.model).name} -> {folder}")
         result.results.append(run_sweep(spec, folder, workers=workers, scheduler=scheduler,
-                                        progress=progress))
+                                        progress=progress, low_memory=low_memory))
     if "model" in specs[0].scopes:
         from host.report.compare import compare_runs
 

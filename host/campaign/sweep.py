@@ -27,7 +27,14 @@ from host.campaign.grid import (
     sweep_channel_spec,
 )
 from host.campaign.store import RESULTS, DamagedLine, ResultWriter, RunLock, open_run, prepare_folder
-from host.campaign.worker import CampaignJob, context_for, model_identity, run_unit, store
+from host.campaign.worker import (
+    CampaignJob,
+    context_for,
+    model_identity,
+    return_freed_memory,
+    run_unit,
+    store,
+)
 from host.data import DataSpec, check_labels
 from host.data.recorded import choose_normalize, recorded_normalize
 from host.errors import FlipLabError
@@ -152,7 +159,7 @@ def make_spec(model: str | Path, settings: SweepSettings) -> CampaignSpec:
         model=str(path), model_sha256=model_identity(str(path)), codecs=codec_specs,
         channel=channel_spec, rates=rate_list, trials=int(trials),
         scopes=parse_scopes(s.scopes, layers), granularity=s.granularity, overrides=pairs,
-        data=s.data.data, normalize=choose_normalize(s.data.normalize, recorded_normalize(path),
+        data=s.data.data, normalize=choose_normalize(s.data.normalize, recorded_normalize(ws.graph),
                                                       ws.input_dtype),
         samples=s.data.samples, seed=int(seed),
         backend=s.backend, target=s.target, act_bits=int(s.act_bits), act_signed=bool(s.act_signed),
@@ -162,8 +169,11 @@ def make_spec(model: str | Path, settings: SweepSettings) -> CampaignSpec:
     return spec
 
 
-def reference_run(spec: CampaignSpec, threads: int | None = None) -> tuple[dict, np.ndarray]:
-    """The original model (its own float weights) on the campaign's samples.
+def reference_run(spec: CampaignSpec, threads: int | None = None, *,
+                  low_memory: bool = False) -> tuple[dict, np.ndarray]:
+    """The original model (its own float weights) on the campaign's samples; with
+    ``low_memory`` onnxruntime reads the weights as inputs, as the campaign's variants do
+    (:class:`~host.campaign.worker.CampaignJob`).
 
     Returns ``({"accuracy", "correct", "samples"}, mask of correctly classified samples)``.
     """
@@ -171,7 +181,8 @@ def reference_run(spec: CampaignSpec, threads: int | None = None) -> tuple[dict,
     x, y = spec.dataset.load(ws.input_shape, input_dtype=ws.input_dtype)
     specs = {t.name: (tuple(t.values.shape), t.values.dtype) for t in ws.tensors}
     executor = OnnxExecutor(ws.graph, specs, input_name=ws.input_name,
-                            output_name=ws.output_name, threads=threads)
+                            output_name=ws.output_name, threads=threads,
+                            strategy="inputs" if low_memory else "session")
     scores = executor.logits({t.name: t.values for t in ws.tensors}, x).reshape(len(x), -1)
     check_labels(y, scores.shape[1], spec.data)
     right = top1(scores) == y
@@ -254,7 +265,8 @@ def _dask(job: CampaignJob, units: list[Unit], address: str) -> Iterator[list[di
 
 def run_sweep(spec: CampaignSpec, out: str | Path, *, workers: int = 1,
               scheduler: str | None = None, progress: bool = True, reuse_prefix: bool = True,
-              prefix_cache_bytes: int | None = None, summary: bool = True) -> SweepResult:
+              prefix_cache_bytes: int | None = None, summary: bool = True,
+              low_memory: bool = False) -> SweepResult:
     """Run (or resume) the campaign ``spec`` into the folder ``out``.
 
     Args:
@@ -268,6 +280,8 @@ def run_sweep(spec: CampaignSpec, out: str | Path, *, workers: int = 1,
         reuse_prefix: per-layer scopes compute the graph before the layer once per batch.
         prefix_cache_bytes: per-process memory budget of the prefix activations.
         summary: compute ``host.report.summary_table`` at the end.
+        low_memory: one copy of the weights per process (weight faults only; see
+            :class:`~host.campaign.worker.CampaignJob`).
 
     Raises:
         FlipLabError: bad input or a different campaign in ``out``.
@@ -275,23 +289,30 @@ def run_sweep(spec: CampaignSpec, out: str | Path, *, workers: int = 1,
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise FlipLabError(f"workers must be an integer >= 1, got {workers!r}")
+    if low_memory and spec.target != "weights":
+        raise FlipLabError("--low-memory runs weight faults only (activation faults keep "
+                           "every rate's variant for each batch)")
+    if low_memory:
+        return_freed_memory()
     out = Path(out)
     threads = None if workers == 1 and scheduler is None else 1
-    reference, right = reference_run(spec, threads)
+    reference, right = reference_run(spec, threads, low_memory=low_memory)
     prepare_folder(out)
     with RunLock(out):
         return _locked_sweep(spec, out, reference, right, workers=workers, scheduler=scheduler,
                              threads=threads, progress=progress, reuse_prefix=reuse_prefix,
-                             prefix_cache_bytes=prefix_cache_bytes, summary=summary)
+                             prefix_cache_bytes=prefix_cache_bytes, summary=summary,
+                             low_memory=low_memory)
 
 
 def _locked_sweep(spec: CampaignSpec, out: Path, reference: dict, right: np.ndarray, *,
                   workers: int, scheduler: str | None, threads: int | None, progress: bool,
                   reuse_prefix: bool, prefix_cache_bytes: int | None,
-                  summary: bool) -> SweepResult:
+                  summary: bool, low_memory: bool) -> SweepResult:
     job = CampaignJob(spec, np.packbits(right).tobytes(), threads, reuse_prefix,
                       **({} if prefix_cache_bytes is None else
-                         {"prefix_cache_bytes": int(prefix_cache_bytes)}))
+                         {"prefix_cache_bytes": int(prefix_cache_bytes)}),
+                      low_memory=low_memory)
     if spec.target != "weights":
         reference = {**reference, "quantised": quantised_reference(job)}
     resumed = open_run(out, spec, reference)

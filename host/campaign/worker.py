@@ -18,17 +18,20 @@ every rate of one trial along the same path as ``host eval``:
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from host.campaign.grid import CampaignSpec, Unit, scope_selection, scope_tensors, sweep_channel
 from host.campaign.split import GraphSplit, split_at_weights
+from host.channels import NestedPattern
 from host.decode import DecodedWeights, IncrementalDecoder, decode_weights
 from host.errors import FlipLabError
 from host.evaluation import Evaluation, run_variant, top1
@@ -60,6 +63,13 @@ class CampaignJob:
         reuse_prefix: compute the part of the graph before a layer scope's corrupted weights
             once per batch (True) or run the whole graph per variant (False, for benchmarks).
         prefix_cache_bytes: per-process budget for cached prefix activations.
+        low_memory: hold one copy of the weights per process (``host sweep --low-memory``):
+            every codec's image is stored before the float weights are dropped, each walk
+            changes the clean image and weights in place and puts them back
+            (:class:`~host.decode.IncrementalDecoder` ``in_place``), one walk at a time, and
+            onnxruntime reads the weights as inputs (no session copy, no pre-packing: its
+            sums may differ in the last bits from a pre-packed session's; the reference pass
+            runs the same way). Weight faults only.
     """
 
     spec: CampaignSpec
@@ -67,6 +77,23 @@ class CampaignJob:
     threads: int | None = None
     reuse_prefix: bool = True
     prefix_cache_bytes: int = PREFIX_CACHE_BYTES
+    low_memory: bool = False
+
+
+def return_freed_memory() -> None:
+    """Have the C library give large freed blocks back to the system (low-memory campaigns).
+
+    glibc serves blocks below its mmap threshold from the heap, and raises that threshold (up
+    to 32 MiB) whenever a larger block is freed; after that, numpy temporaries of a few MB stay
+    resident once freed, and the heap grows by the largest set of them alive at once (measured
+    here: 150 MB on a 100 M-parameter sweep). Fixing the threshold at 1 MiB (``mallopt``,
+    ``M_MMAP_THRESHOLD``) maps every larger block on its own and unmaps it when it is freed.
+    Nothing happens where the C library is not glibc.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = 1 MiB
+    except (OSError, AttributeError):
+        pass
 
 
 def model_identity(path: str) -> str:
@@ -85,7 +112,7 @@ def store(ws: WeightSet, spec: CampaignSpec, codec: str) -> Image:
     and the accelerator's layer program when the backend runs one)."""
     plan = CodecPlan(codec, spec.overrides, spec.granularity)
     build = build_image if spec.backend == DEFAULT else build_accel_image
-    return build(ws, plan)[0]
+    return build(ws, plan, measure=False)[0]
 
 
 @dataclass(frozen=True)
@@ -115,6 +142,7 @@ class CampaignContext:
                                f"(sha256 {spec.model_sha256[:12]}...)")
         self.job, self.spec = job, spec
         self.ws: WeightSet = load_model(spec.model)
+        self.specs = {t.name: (tuple(t.values.shape), t.values.dtype) for t in self.ws.tensors}
         self.x, self.y = spec.dataset.load(self.ws.input_shape, input_dtype=self.ws.input_dtype)
         mask = np.unpackbits(np.frombuffer(job.reference_correct, np.uint8), count=len(self.y))
         self.reference_correct = mask.astype(bool)
@@ -128,6 +156,14 @@ class CampaignContext:
         self._lock = threading.Lock()
         self._activations: tuple[list, OnnxExecutor] | None = None
         self._quantised_right: dict[str, np.ndarray] = {}
+        self._walking = threading.Lock()  # low memory: one in-place walk at a time
+        if job.low_memory:
+            return_freed_memory()
+            if spec.target != "weights":
+                raise FlipLabError("--low-memory runs weight faults only (activation faults "
+                                   "keep every rate's variant for each batch)")
+            self._images = {codec: store(self.ws, spec, codec) for codec in spec.codecs}
+            self.ws = replace(self.ws, tensors=[])  # the float weights: every image is stored
 
     # -- activation faults (host.activations) ---------------------------------------------
     def activations(self) -> tuple[list, OnnxExecutor]:
@@ -144,8 +180,7 @@ class CampaignContext:
                 formats = profile_formats(full, self.x, select_layers(full, spec.act_layers),
                                           bits=spec.act_bits, signed=spec.act_signed,
                                           threads=self.job.threads)
-                specs = {t.name: (tuple(t.values.shape), t.values.dtype) for t in ws.tensors}
-                executor = OnnxExecutor(insert_fault_points(ws.graph, formats), specs,
+                executor = OnnxExecutor(insert_fault_points(ws.graph, formats), self.specs,
                                         input_name=ws.input_name, output_name=ws.output_name,
                                         threads=self.job.threads)
                 self._activations = (formats, executor)
@@ -171,12 +206,31 @@ class CampaignContext:
         """The model stored with ``codec``, decoded once."""
         with self._lock:
             if codec not in self._stored:
-                image = store(self.ws, self.spec, codec)
-                options = {"threads": self.job.threads} if "threads" in self._executor.options \
-                    else {}
-                self._stored[codec] = StoredModel(image, decode_weights(image),
-                                                  self._executor.for_image(image, **options))
+                if not self.job.low_memory:
+                    self._stored[codec] = self._decoded(store(self.ws, self.spec, codec))
+                else:  # decoded for one walk at a time (_variants releases it)
+                    self._stored[codec] = self._decoded(self.image(codec))
             return self._stored[codec]
+
+    def image(self, codec: str) -> Image:
+        """The model's clean image with ``codec`` (not decoded, in a low-memory campaign)."""
+        if not self.job.low_memory:
+            return self.stored(codec).image
+        if codec not in self._images:
+            raise FlipLabError(f"codec {codec!r} is not one of the campaign's")
+        return self._images[codec]
+
+    def release(self, codec: str) -> None:
+        """Drop ``codec``'s decoded weights (low memory: after each walk)."""
+        with self._lock:
+            self._stored.pop(codec, None)
+
+    def _decoded(self, image: Image) -> StoredModel:
+        options: dict[str, Any] = ({"threads": self.job.threads}
+                                   if "threads" in self._executor.options else {})
+        if self.job.low_memory and "strategy" in self._executor.options:
+            options["strategy"] = "inputs"
+        return StoredModel(image, decode_weights(image), self._executor.for_image(image, **options))
 
     def evaluate(self, executor: Executor, variant: DecodedWeights,
                  flips: int | None = None) -> Evaluation:
@@ -188,8 +242,7 @@ class CampaignContext:
               ) -> tuple[GraphSplit | None, OnnxExecutor | None, OnnxExecutor | None]:
         with self._lock:
             if scope not in self._splits:
-                ws = self.ws
-                specs = {t.name: (tuple(t.values.shape), t.values.dtype) for t in ws.tensors}
+                ws, specs = self.ws, self.specs
                 cut = split_at_weights(ws.graph, corrupted, input_name=ws.input_name,
                                        output_name=ws.output_name)
                 pre = suf = None
@@ -237,7 +290,7 @@ _contexts_lock = threading.Lock()
 
 def _job_key(job: CampaignJob) -> str:
     return hashlib.sha256(repr((job.spec, job.reference_correct, job.threads, job.reuse_prefix,
-                                job.prefix_cache_bytes)).encode()).hexdigest()
+                                job.prefix_cache_bytes, job.low_memory)).encode()).hexdigest()
 
 
 def context_for(job: CampaignJob) -> CampaignContext:
@@ -255,19 +308,43 @@ def _variants(ctx: CampaignContext, unit: Unit) -> Iterator[_Variant]:
     """Every variant of ``unit``, as it is made: the clean one (trial 0), then each rate.
 
     Holds no variant while it makes the next: a caller that drops each variant before asking
-    for the next keeps one variant's weights alive, however many rates the campaign has.
+    for the next keeps one variant's weights alive, however many rates the campaign has. In a
+    low-memory campaign the walk is its process's only one: it draws the error pattern before
+    the clean weights are decoded (their memory peaks do not meet), changes those weights in
+    place, and drops them at its end (the next unit decodes its codec again).
     """
+    if not ctx.job.low_memory:  # this walk's own decoder: units may run in threads
+        pattern, shared = _pattern(ctx, unit)
+        stored = ctx.stored(unit.codec)
+        yield from _walk(ctx, unit, stored, IncrementalDecoder(stored.clean), pattern, shared)
+        return
+    with ctx._walking:  # the clean image and weights are this walk's until it resets them
+        pattern, shared = _pattern(ctx, unit)
+        stored = ctx.stored(unit.codec)
+        decoder = IncrementalDecoder(stored.clean, in_place=True)
+        try:
+            yield from _walk(ctx, unit, stored, decoder, pattern, shared)
+        finally:
+            decoder.reset()
+            ctx.release(unit.codec)
+
+
+def _pattern(ctx: CampaignContext, unit: Unit) -> tuple[NestedPattern, float]:
+    """The unit's nested error pattern and its share of seconds per rate."""
     spec = ctx.spec
-    stored = ctx.stored(unit.codec)
-    decoder = IncrementalDecoder(stored.clean)  # this walk's own: units may run in threads
+    t0 = time.perf_counter()
+    pattern = error_pattern(ctx.image(unit.codec), ctx.channel, seed=spec.seed,
+                            trial=unit.trial, rate_max=spec.rates[-1],
+                            **scope_selection(unit.scope))
+    return pattern, (time.perf_counter() - t0) / len(spec.rates)
+
+
+def _walk(ctx: CampaignContext, unit: Unit, stored: StoredModel, decoder: IncrementalDecoder,
+          pattern: NestedPattern, shared: float) -> Iterator[_Variant]:
     if unit.trial == 0:
         yield _Variant(0.0, stored.clean, 0)
-    t0 = time.perf_counter()
-    pattern = error_pattern(stored.image, ctx.channel, seed=spec.seed, trial=unit.trial,
-                            rate_max=spec.rates[-1], **scope_selection(unit.scope))
-    shared = (time.perf_counter() - t0) / len(spec.rates)
     previous = 0.0
-    for rate in spec.rates:
+    for rate in ctx.spec.rates:
         t0 = time.perf_counter()
         new_flips = pattern.between(previous, rate)
         previous = rate
@@ -287,10 +364,9 @@ class _Scored:
 
 
 def _run_whole(ctx: CampaignContext, unit: Unit) -> Iterator[_Scored]:
-    executor = ctx.stored(unit.codec).executor
     for v in _variants(ctx, unit):
         t0 = time.perf_counter()
-        ev = ctx.evaluate(executor, v.decoded, v.flips)
+        ev = ctx.evaluate(ctx.stored(unit.codec).executor, v.decoded, v.flips)
         scored = _Scored(v.rate, v.flips, v.seconds + time.perf_counter() - t0, ev)
         del v  # one variant alive at a time: drop its weights before the next is decoded
         yield scored
@@ -392,16 +468,16 @@ def run_unit(job: CampaignJob, unit: Unit) -> list[dict]:
     """The result rows of one unit (clean row first for trial 0, then one per rate)."""
     ctx = context_for(job)
     spec = ctx.spec
-    stored = ctx.stored(unit.codec)
+    image = ctx.image(unit.codec)
     cut = None
     if spec.target != "weights":
         results: Iterator[_Scored] = _run_activations(ctx, unit)
     else:
         if job.reuse_prefix and spec.backend == DEFAULT and unit.scope.startswith("layer:"):
-            cut, prefix, suffix = ctx.split(unit.scope, scope_tensors(stored.image, unit.scope))
+            cut, prefix, suffix = ctx.split(unit.scope, scope_tensors(image, unit.scope))
         results = (_run_suffix(ctx, unit, cut, prefix, suffix) if cut is not None and suffix
                    else _run_whole(ctx, unit))
-    bpw = bits_per_weight(stored.image)
+    bpw = bits_per_weight(image)
     # failures: right answers of the fault-free network turned wrong; with activation faults
     # that network is the quantised one (docs/activation-faults.md), else the float model
     reference = (ctx.reference_correct if spec.target == "weights"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -114,3 +115,78 @@ def test_a_few_flips_decode_only_their_words(monkeypatch):
         truth = decode_weights(variant.image)
         assert np.array_equal(variant.weights[biggest.name], truth.weights[biggest.name],
                               equal_nan=True)
+
+
+def same_bits(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k].dtype == b[k].dtype and np.array_equal(a[k].view(np.uint8), b[k].view(np.uint8))
+        for k in a)
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.sampled_from(sorted(PLAIN)), data=st.data())
+def test_an_in_place_walk_equals_the_copying_walk_and_reset_restores_the_clean_image(key, data):
+    """Walks of flip batches and resets (repeated bits, few and many flips, whole-tensor
+    re-decodes): the in-place decoder gives the copying decoder's variants bit for bit, and
+    each reset leaves the payload and the decoded weights exactly as they were."""
+    image = PLAIN[key]
+    own = image.with_payload(image.payload.copy())  # the in-place walk writes its payload
+    clean = decode_weights(own)
+    kept = {k: v.copy() for k, v in clean.weights.items()}
+    in_place, copying = IncrementalDecoder(clean, in_place=True), IncrementalDecoder(image)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    for step in data.draw(st.lists(st.sampled_from([0, 1, 5, 50, 2000]), min_size=1,
+                                   max_size=6)):
+        if step == 0:
+            assert in_place.reset() is clean
+            copying.reset()
+            assert np.array_equal(own.payload, image.payload)
+            assert same_bits(clean.weights, kept) and clean.total_nulled == 0
+            continue
+        positions = rng.integers(0, image.payload_bits, step)  # repeats: flipped twice
+        a, b = in_place.flip(positions), copying.flip(positions)
+        assert np.array_equal(a.image.payload, b.image.payload)
+        assert same_bits(a.weights, b.weights)
+        assert a.nulled == b.nulled and a.corrected == b.corrected
+    in_place.reset()
+    assert np.array_equal(own.payload, image.payload) and same_bits(clean.weights, kept)
+
+
+def test_an_in_place_walk_holds_one_set_of_weights():
+    own = PLAIN[("fixed8", "model")].with_payload(PLAIN[("fixed8", "model")].payload.copy())
+    decoder = IncrementalDecoder(own, in_place=True)
+    buffers = {k: v for k, v in decoder.clean.weights.items()}
+    variant = decoder.flip(np.arange(0, own.payload_bits, 7, dtype=np.int64))
+    assert all(variant.weights[k] is buffers[k] for k in buffers)
+    assert variant.image.payload is own.payload
+
+
+def test_touched_words_decoded_in_chunks_give_the_same_walk(monkeypatch):
+    """Chunked patching (bounded temporaries) changes nothing: small chunks, same variants."""
+    image = PLAIN[("parity8", "model")]
+    rng = np.random.default_rng(3)
+    batches = [rng.integers(0, image.payload_bits, n) for n in (40, 400, 4000)]
+    walk = IncrementalDecoder(image)
+    whole = [walk.flip(b) for b in batches]
+    monkeypatch.setattr(host.decode, "PATCH_CHUNK", 3)
+    own = image.with_payload(image.payload.copy())
+    for in_place in (False, True):
+        walk = IncrementalDecoder(own, in_place=in_place)
+        for b, truth in zip(batches, whole):
+            v = walk.flip(b)
+            assert same_bits(v.weights, truth.weights) and v.nulled == truth.nulled
+        walk.reset()
+    assert np.array_equal(own.payload, image.payload)
+
+
+@pytest.mark.parametrize("key", sorted(PLAIN))
+def test_decoding_a_tensor_in_chunks_gives_the_same_weights(monkeypatch, key):
+    """Large plain tensors are decoded a chunk of codes at a time: the same bits and nulled
+    counts as one decode, chunks ending inside bytes' worth of codes of any width."""
+    image = PLAIN[key]
+    noisy = image.with_payload(image.payload.copy())
+    flip_bits(noisy.payload, np.random.default_rng(8).integers(0, image.payload_bits, 300))
+    whole = decode_weights(noisy)
+    monkeypatch.setattr(host.decode, "DECODE_CHUNK", 24)
+    chunked = decode_weights(noisy)
+    assert same_bits(whole.weights, chunked.weights) and whole.nulled == chunked.nulled

@@ -85,3 +85,30 @@ def test_two_sweeps_never_write_one_folder(mlp_run):
         with pytest.raises(FlipLabError, match="another sweep is writing"):
             run_sweep(spec, out, progress=False)
     assert run_sweep(spec, out, progress=False, summary=False).units_run == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# --low-memory
+
+@pytest.mark.parametrize("fixture", ["mlp_run", "cnn_layers_run"])
+def test_a_low_memory_sweep_writes_the_default_sweeps_rows(request, fixture, tmp_path):
+    """In-place walks, float weights dropped, weights fed as inputs: the same flips, nulled
+    weights and answers as the default path (whole model, per-layer and bit scopes; the
+    digits models' sums decide the same top-1 either way)."""
+    spec, out = request.getfixturevalue(fixture)
+    run_sweep(spec, tmp_path / "low", progress=False, summary=False, low_memory=True)
+    assert table(out).equals(table(tmp_path / "low"))
+
+
+def test_low_memory_with_workers_equals_serial(cnn_layers_run, tmp_path):
+    spec, out = cnn_layers_run
+    run_sweep(spec, tmp_path / "pool", workers=2, progress=False, summary=False,
+              low_memory=True)
+    assert table(out).equals(table(tmp_path / "pool"))
+
+
+def test_low_memory_refuses_activation_faults(tmp_path):
+    spec = small_spec(trials=1, target="activations", codecs="fixed8")
+    with pytest.raises(FlipLabError, match="--low-memory runs weight faults only"):
+        run_sweep(spec, tmp_path / "x", progress=False, low_memory=True)
+    assert not (tmp_path / "x").exists()

@@ -20,6 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 from host.campaign import Unit
 from host.campaign.sweep import reference_run
 from host.campaign.worker import CampaignJob, context_for, run_unit
+from host.model import load_model
 
 from .helpers import small_spec
 
@@ -84,3 +85,20 @@ def test_unit_memory_does_not_grow_with_the_number_of_rates(mlp, scope):
     few, variant = _peak_of_unit(mlp, scope, "1e-3:1e-2:2")
     many, _ = _peak_of_unit(mlp, scope, "1e-3:1e-2:16")
     assert many - few < variant / 2, (few, many, variant)
+
+
+def test_a_low_memory_context_holds_images_only_between_units(mlp):
+    """--low-memory: the float weights go once every codec's image is stored, a unit's
+    decoded weights go when it ends, and its in-place flips leave the image as stored."""
+    from host.campaign.worker import store
+
+    spec = small_spec(mlp, codecs="fixed8,parity8", rates="1e-3:1e-2:3", trials=2)
+    _, right = reference_run(spec, low_memory=True)
+    job = CampaignJob(spec, np.packbits(right).tobytes(), low_memory=True)
+    rows = run_unit(job, Unit("parity8", "model", 1))
+    ctx = context_for(job)
+    assert ctx.ws.tensors == [] and ctx._stored == {}
+    assert sum(r["flips"] for r in rows) > 0 and any(r["nulled"] for r in rows)
+    fresh = store(load_model(mlp), spec, "parity8")
+    assert np.array_equal(ctx.image("parity8").payload, fresh.payload)
+    assert ctx.stored("fixed8").executor.strategy == "inputs"
