@@ -188,14 +188,21 @@ def copy_model(model: onnx.ModelProto, *, without: frozenset[str] = frozenset()
     if not without:
         result.CopyFrom(model)
         return result
-    for field, value in model.ListFields():
-        if field.name != "graph":
-            _copy_field(result, field, value)
-    for field, value in model.graph.ListFields():
-        if field.name == "initializer":
-            result.graph.initializer.extend(t for t in value if t.name not in without)
-        else:
-            _copy_field(result.graph, field, value)
+    try:
+        for field, value in model.ListFields():
+            if field.name != "graph":
+                _copy_field(result, field, value)
+        for field, value in model.graph.ListFields():
+            if field.name == "initializer":
+                result.graph.initializer.extend(t for t in value if t.name not in without)
+            else:
+                _copy_field(result.graph, field, value)
+    except UnicodeDecodeError:  # a name or doc string that is not UTF-8 cannot be read
+        result = onnx.ModelProto()  # field by field: copy it all, then take them out
+        result.CopyFrom(model)
+        kept = [t for t in result.graph.initializer if t.name not in without]
+        del result.graph.initializer[:]
+        result.graph.initializer.extend(kept)
     return result
 
 

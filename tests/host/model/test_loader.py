@@ -261,3 +261,20 @@ def test_refuses_qonnx_quant_on_an_activation(tmp_path):
     with pytest.raises(FlipLabError, match="'act_quant' quantizes an activation.*export_onnx_qcdq") as error:
         load_model(_save(model, tmp_path / "act.onnx"))
     _one_line(error)
+
+
+def test_a_graph_doc_string_that_is_not_utf8_loads_as_before(tmp_path):
+    """Stripping the weights copies the graph field by field, which reads its strings; one
+    that is not UTF-8 (protobuf parses it, Python cannot read it) takes the whole-copy path."""
+    model = float_mlp(np.random.default_rng(0))
+    model.graph.doc_string = "QQQQQQQQQQQQ"
+    raw = model.SerializeToString()
+    assert raw.count(b"QQQQQQQQQQQQ") == 1
+    path = tmp_path / "latin1.onnx"
+    path.write_bytes(raw.replace(b"QQQQQQQQQQQQ", b"\xa7" * 12))
+    ws = load_model(path)
+    clean = load_model(_save(model, tmp_path / "utf8.onnx"))
+    assert ws.names == clean.names
+    for a, b in zip(ws.tensors, clean.tensors):
+        assert np.array_equal(a.values, b.values)
+    assert {t.name for t in ws.graph.graph.initializer}.isdisjoint(ws.names)
