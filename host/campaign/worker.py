@@ -157,13 +157,15 @@ class CampaignContext:
         self._activations: tuple[list, OnnxExecutor] | None = None
         self._quantised_right: dict[str, np.ndarray] = {}
         self._walking = threading.Lock()  # low memory: one in-place walk at a time
+        self._images: dict[str, Image] = {}
         if job.low_memory:
             return_freed_memory()
             if spec.target != "weights":
                 raise FlipLabError("--low-memory runs weight faults only (activation faults "
                                    "keep every rate's variant for each batch)")
+        if spec.target == "weights":  # every image now: the float weights can go
             self._images = {codec: store(self.ws, spec, codec) for codec in spec.codecs}
-            self.ws = replace(self.ws, tensors=[])  # the float weights: every image is stored
+            self.ws = replace(self.ws, tensors=[])
 
     # -- activation faults (host.activations) ---------------------------------------------
     def activations(self) -> tuple[list, OnnxExecutor]:
@@ -203,22 +205,22 @@ class CampaignContext:
 
     # -- per codec ------------------------------------------------------------------------
     def stored(self, codec: str) -> StoredModel:
-        """The model stored with ``codec``, decoded once."""
+        """The model stored with ``codec``, decoded once (low memory: for one walk at a
+        time, :func:`_variants` releases it)."""
         with self._lock:
             if codec not in self._stored:
-                if not self.job.low_memory:
-                    self._stored[codec] = self._decoded(store(self.ws, self.spec, codec))
-                else:  # decoded for one walk at a time (_variants releases it)
-                    self._stored[codec] = self._decoded(self.image(codec))
+                if codec in self._images:
+                    image = self._images[codec]
+                elif self.spec.target == "weights":  # the float weights are gone
+                    raise FlipLabError(f"codec {codec!r} is not one of the campaign's")
+                else:
+                    image = store(self.ws, self.spec, codec)
+                self._stored[codec] = self._decoded(image)
             return self._stored[codec]
 
     def image(self, codec: str) -> Image:
         """The model's clean image with ``codec`` (not decoded, in a low-memory campaign)."""
-        if not self.job.low_memory:
-            return self.stored(codec).image
-        if codec not in self._images:
-            raise FlipLabError(f"codec {codec!r} is not one of the campaign's")
-        return self._images[codec]
+        return self._images[codec] if codec in self._images else self.stored(codec).image
 
     def release(self, codec: str) -> None:
         """Drop ``codec``'s decoded weights (low memory: after each walk)."""

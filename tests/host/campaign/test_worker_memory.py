@@ -66,10 +66,10 @@ def _peak_of_unit(model: str, scope: str, rates: str) -> tuple[int, int]:
     ctx = context_for(job)
     stored = ctx.stored("fixed8")
     scoped = spec.scopes[0][len("layer:"):] if scope != "model" else None
+    layer = {t.name: t.layer for t in stored.image.tensors}
     variant = stored.image.payload.nbytes + sum(
         w.nbytes for name, w in stored.clean.weights.items()
-        if scoped is None or ctx.ws.tensors[[t.name for t in ctx.ws.tensors].index(name)].layer
-        == scoped)
+        if scoped is None or layer[name] == scoped)
     gc.collect()
     tracemalloc.start()
     try:
@@ -88,8 +88,9 @@ def test_unit_memory_does_not_grow_with_the_number_of_rates(mlp, scope):
 
 
 def test_a_low_memory_context_holds_images_only_between_units(mlp):
-    """--low-memory: the float weights go once every codec's image is stored, a unit's
-    decoded weights go when it ends, and its in-place flips leave the image as stored."""
+    """--low-memory: the float weights go once every codec's image is stored (as for any
+    weight-fault campaign), a unit's decoded weights go when it ends, and its in-place flips
+    leave the image as stored."""
     from host.campaign.worker import store
 
     spec = small_spec(mlp, codecs="fixed8,parity8", rates="1e-3:1e-2:3", trials=2)
