@@ -29,6 +29,7 @@ from host.campaign.grid import (
 from host.campaign.store import RESULTS, DamagedLine, ResultWriter, RunLock, open_run, prepare_folder
 from host.campaign.worker import (
     CampaignJob,
+    check_low_memory,
     context_for,
     model_identity,
     return_freed_memory,
@@ -289,10 +290,8 @@ def run_sweep(spec: CampaignSpec, out: str | Path, *, workers: int = 1,
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise FlipLabError(f"workers must be an integer >= 1, got {workers!r}")
-    if low_memory and spec.target != "weights":
-        raise FlipLabError("--low-memory runs weight faults only (activation faults keep "
-                           "every rate's variant for each batch)")
     if low_memory:
+        check_low_memory(spec.target)
         return_freed_memory()
     out = Path(out)
     threads = None if workers == 1 and scheduler is None else 1

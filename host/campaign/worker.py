@@ -80,6 +80,14 @@ class CampaignJob:
     low_memory: bool = False
 
 
+def check_low_memory(target: str) -> None:
+    """``--low-memory`` runs weight faults only: activation faults keep each rate's variant
+    (a session each) for every batch of samples."""
+    if target != "weights":
+        raise FlipLabError("--low-memory runs weight faults only (activation faults keep "
+                           "every rate's variant for each batch)")
+
+
 def return_freed_memory() -> None:
     """Have the C library give large freed blocks back to the system (low-memory campaigns).
 
@@ -159,10 +167,8 @@ class CampaignContext:
         self._walking = threading.Lock()  # low memory: one in-place walk at a time
         self._images: dict[str, Image] = {}
         if job.low_memory:
+            check_low_memory(spec.target)
             return_freed_memory()
-            if spec.target != "weights":
-                raise FlipLabError("--low-memory runs weight faults only (activation faults "
-                                   "keep every rate's variant for each batch)")
         if spec.target == "weights":  # every image now: the float weights can go
             self._images = {codec: store(self.ws, spec, codec) for codec in spec.codecs}
             self.ws = replace(self.ws, tensors=[])
