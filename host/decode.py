@@ -24,6 +24,7 @@ import numpy as np
 from host.channels import flip_bits
 from host.codecs import Codec
 from host.codecs.bitstream import read_codes
+from host.errors import FlipLabError
 from host.image import Image, TensorEntry
 
 
@@ -164,7 +165,7 @@ class IncrementalDecoder:
         self._patchable = [patchable(e) for e in image.tensors]
         self.in_place = in_place
         self._flipped: list[np.ndarray] = []  # in place: positions flipped since the reset
-        self._touched: dict[int, list[np.ndarray] | None] = {}  # in place: words, None = all
+        self._whole: set[int] = set()  # in place: tensors decoded whole since the reset
         if in_place:
             for name, values in self.clean.weights.items():  # writable and not the payload's
                 if not values.flags.writeable or np.may_share_memory(values, image.payload):
@@ -186,58 +187,65 @@ class IncrementalDecoder:
         image = self.clean.image
         for positions in self._flipped:  # batch by batch: no temporaries the size of all
             flip_bits(image.payload, positions)
-        for i, batches in self._touched.items():
+        for positions in self._flipped:  # the touched words found again, not kept meanwhile
+            for i, _, words in self._split(positions):
+                if words is not None and i not in self._whole:
+                    weights = self.clean.weights[image.tensors[i].name].reshape(-1)
+                    for chunk in _chunks(words):
+                        weights[chunk] = decode_words(image, image.tensors[i], chunk)[0]
+        for i in self._whole:
             entry = image.tensors[i]
-            weights = self.clean.weights[entry.name]
-            if batches is None:
-                weights[...] = decode_tensor(image, entry)[0]
-            for words in (c for batch in batches or () for c in _chunks(batch)):
-                weights.reshape(-1)[words] = decode_words(image, entry, words)[0]
-        self._flipped, self._touched = [], {}
+            self.clean.weights[entry.name][...] = decode_tensor(image, entry)[0]
+        self._flipped, self._whole = [], set()
+
+    def _split(self, positions: np.ndarray
+               ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+        """For each tensor sorted ``positions`` fall in: (its index, those positions, the
+        weights they touch or None where the tensor is to be decoded whole), one at a time."""
+        tensors = self.clean.image.tensors
+        bounds = np.searchsorted(positions, self._offsets)
+        for i in map(int, np.flatnonzero(np.diff(np.append(bounds, positions.size)))):
+            entry = tensors[i]
+            mine = positions[bounds[i]:(bounds[i + 1] if i + 1 < len(tensors) else None)]
+            words = (_touched_words(mine - entry.bit_offset, entry.codec_obj.bits, entry.count)
+                     if self._patchable[i] else None)
+            yield i, mine, (words if words is not None and words.size * 4 <= entry.count
+                            else None)
 
     def flip(self, positions: np.ndarray) -> DecodedWeights:
-        """Flip the payload bits ``positions`` (each flipped once more) and decode the result."""
+        """Flip the payload bits ``positions`` (each flipped once more) and decode the result.
+
+        Tensor by tensor: the touched words' old decodes (the nulled count moves by their old
+        and new ones), the tensor's bits flipped, its touched words (or all) decoded.
+        """
         positions = np.asarray(positions, dtype=np.int64)
         if positions.size > 1 and np.any(positions[1:] < positions[:-1]):
             positions = np.sort(positions)
         before = self._image
-        tensors = before.tensors
-        bounds = np.searchsorted(positions, self._offsets)
-        changed = []  # (tensor index, touched words or None for the whole tensor)
-        for i in map(int, np.flatnonzero(np.diff(np.append(bounds, positions.size)))):
-            entry = tensors[i]
-            lo, hi = bounds[i], (bounds[i + 1] if i + 1 < len(tensors) else positions.size)
-            words = (_touched_words(positions[lo:hi] - entry.bit_offset, entry.codec_obj.bits,
-                                    entry.count) if self._patchable[i] else None)
-            changed.append((i, words if words is not None
-                            and words.size * 4 <= entry.count else None))
-        # the nulled count moves by the touched words' old and new decodes: read the old first
-        was_nulled = {i: sum(int(np.count_nonzero(decode_words(before, tensors[i], c)[1]))
-                             for c in _chunks(words))
-                      for i, words in changed if words is not None}
+        if positions.size and not 0 <= positions[0] <= positions[-1] < before.payload_bits:
+            bad = positions[0] if positions[0] < 0 else positions[-1]
+            raise FlipLabError(f"bit position {bad} is outside the {before.payload_bits}-bit "
+                               f"payload")
         if self.in_place:
             noisy = before
-            flip_bits(noisy.payload, positions)
             self._flipped.append(positions)
         else:  # never written in place: earlier variants keep theirs
-            payload = before.payload.copy()
-            flip_bits(payload, positions)
-            noisy = self._image = before.with_payload(payload)
-        for i, words in changed:
-            entry = tensors[i]
+            noisy = self._image = before.with_payload(before.payload.copy())
+        for i, mine, words in self._split(positions):
+            entry = before.tensors[i]
+            was_nulled = 0 if words is None else sum(
+                int(np.count_nonzero(decode_words(before, entry, c)[1])) for c in _chunks(words))
+            flip_bits(noisy.payload, mine)
             if words is None:
                 values, self._nulled[entry.name], self._corrected[entry.name] = \
                     decode_tensor(noisy, entry)
                 if self.in_place:
                     self._weights[entry.name][...] = values
-                    self._touched[i] = None
+                    self._whole.add(i)
                 else:
                     self._weights[entry.name] = values
             elif words.size:
-                self._patch(noisy, entry, words, was_nulled[i])
-                batches = self._touched.setdefault(i, []) if self.in_place else None
-                if batches is not None:  # None: the tensor is decoded whole on reset anyway
-                    batches.append(words)
+                self._patch(noisy, entry, words, was_nulled)
         return DecodedWeights(noisy, dict(self._weights), dict(self._nulled),
                               dict(self._corrected))
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import host.decode
 from host.channels import flip_bits
 from host.decode import IncrementalDecoder, decode_weights, patchable
+from host.errors import FlipLabError
 from host.export import CodecPlan, build_image
 from host.model import load_model
 from host.models import resolve_model
@@ -190,3 +191,18 @@ def test_decoding_a_tensor_in_chunks_gives_the_same_weights(monkeypatch, key):
     monkeypatch.setattr(host.decode, "DECODE_CHUNK", 24)
     chunked = decode_weights(noisy)
     assert same_bits(whole.weights, chunked.weights) and whole.nulled == chunked.nulled
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+@pytest.mark.parametrize("bad", [-1, "end"])
+def test_a_flip_outside_the_payload_is_refused_before_anything_changes(in_place, bad):
+    image = PLAIN[("parity8", "model")]
+    own = image.with_payload(image.payload.copy())
+    decoder = IncrementalDecoder(own, in_place=in_place)
+    kept = {k: v.copy() for k, v in decoder.clean.weights.items()}
+    position = -1 if bad == -1 else own.payload_bits
+    with pytest.raises(FlipLabError, match="outside"):
+        decoder.flip(np.array([3, 9000, position], dtype=np.int64))
+    assert np.array_equal(own.payload, image.payload) and same_bits(decoder.clean.weights, kept)
+    decoder.reset()
+    assert np.array_equal(own.payload, image.payload)
