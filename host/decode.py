@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from host.channels import flip_bits
-from host.codecs import Codec
 from host.codecs.bitstream import read_codes
 from host.errors import FlipLabError
 from host.image import Image, TensorEntry
@@ -91,13 +90,9 @@ def decode_weights(image: Image) -> DecodedWeights:
 
 
 def patchable(entry: TensorEntry) -> bool:
-    """Whether a tensor's weights decode word by word: each weight is its own stored field and
-    its value depends on its own code only (not a SECDED block or a reliable copy, which
-    store fields across weights; not per-channel parameters, whose channel a word's position
-    would have to give). Such a tensor can be re-decoded at the touched words only."""
-    codec = entry.codec_obj
-    return (type(codec).unpack is Codec.unpack
-            and entry.params.get("granularity") != "channel")
+    """Whether a tensor's weights decode word by word (:meth:`Codec.word_by_word`): such a
+    tensor can be re-decoded at the touched words only."""
+    return entry.codec_obj.word_by_word(entry.params)
 
 
 def decode_words(image: Image, entry: TensorEntry, index: np.ndarray

@@ -193,11 +193,10 @@ def quantisation_error(t: WeightTensor, codec, params: dict, codes: np.ndarray,
 ENCODE_CHUNK = 1 << 20
 
 
-def _encode(codec, values: np.ndarray, params: dict) -> np.ndarray:
-    """``codec.encode(values, params)``, a chunk at a time where that is the same: a plain
-    codec (each weight its own field) with per-model or per-tensor parameters."""
-    if (values.size <= ENCODE_CHUNK or params.get("granularity") == "channel"
-            or type(codec).unpack is not Codec.unpack):
+def _encode(codec: Codec, values: np.ndarray, params: dict) -> np.ndarray:
+    """``codec.encode(values, params)``, a chunk at a time where that is the same
+    (:meth:`Codec.word_by_word`)."""
+    if values.size <= ENCODE_CHUNK or not codec.word_by_word(params):
         return codec.encode(values, params)
     flat = values.reshape(-1)
     return np.concatenate([codec.encode(flat[i:i + ENCODE_CHUNK], params)

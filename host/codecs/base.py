@@ -286,6 +286,13 @@ class Codec(ABC):
         codes = bitstream.unpack_codes(segment, count, self.bits)
         return codes, np.zeros(count, dtype=bool), 0
 
+    def word_by_word(self, params: dict[str, Any]) -> bool:
+        """Whether each weight is its own stored field and its value depends on its own code
+        only: not a SECDED block or a reliable copy (fields across weights), not per-channel
+        parameters (whose channel a word's position would have to give). Such weights can be
+        encoded, decoded and re-decoded in any slices of the tensor."""
+        return type(self).unpack is Codec.unpack and params.get("granularity") != "channel"
+
     def __repr__(self) -> str:
         return f"<codec {self.spec}: {self.bits} bits, {self.data_bits} data bits>"
 
