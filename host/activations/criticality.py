@@ -54,6 +54,7 @@ from host.activations.quantize import (
 from host.data import DataSpec, check_labels
 from host.errors import FlipLabError
 from host.fileio import write_atomic
+from host.model.graph import scores_output
 
 META = "criticality.json"
 #: rows (sample, neuron pairs) per suffix run, bounded by MAX_ROW_BYTES of input
@@ -140,7 +141,7 @@ class FlipStudy:
         self.quantised = insert_fault_points(model, formats, masks=False)
         g = self.quantised.graph
         self.input_name = g.input[0].name
-        self.output_name = g.output[0].name
+        self.output_name = scores_output(g)
         logits = _session(self.quantised, threads).run([self.output_name],
                                                         {self.input_name: x})[0]
         logits = logits.reshape(len(x), -1)
@@ -598,7 +599,7 @@ def brute_force(model: onnx.ModelProto, x: np.ndarray, y: np.ndarray,
     faulty = insert_fault_points(model, formats)
     session = _session(faulty, None)
     name = faulty.graph.input[0].name
-    out_name = faulty.graph.output[0].name
+    out_name = scores_output(faulty.graph)
     clean = session.run([out_name], {name: x, **zero_masks(formats)})[0].reshape(len(x), -1)
     right = clean.argmax(axis=1) == y
     fmt = find_format(formats, layer)

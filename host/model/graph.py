@@ -127,6 +127,53 @@ def default_opset(model: onnx.ModelProto) -> int:
     return 0
 
 
+#: ONNX element types of a float tensor
+_FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16,
+                          onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE})
+
+
+def _output_kind(value: onnx.ValueInfoProto) -> str:
+    """"float", "integer", "labels" (an integer tensor of rank <= 1 or [N, 1]) or the type's
+    kind ("sequence_type", "map_type"...); "float" when no type is recorded."""
+    kind = value.type.WhichOneof("value")
+    if kind is None:
+        return "float"
+    if kind != "tensor_type":
+        return kind
+    tensor = value.type.tensor_type
+    if tensor.elem_type in _FLOAT_TYPES | {onnx.TensorProto.UNDEFINED}:
+        return "float"
+    dims = tensor.shape.dim if tensor.HasField("shape") else None
+    if dims is not None and (len(dims) <= 1 or dims[-1].dim_value == 1):
+        return "labels"
+    return "integer"
+
+
+def scores_output(graph: onnx.GraphProto) -> str:
+    """The graph output holding the class scores that accuracy is taken from.
+
+    The first float tensor output: a classifier exported with its predicted label first
+    (sklearn-onnx: ``output_label`` int64 [N], then ``output_probability`` [N, classes]) is
+    scored on its probabilities. Without a float one, the first integer tensor output that is
+    not a label vector (a quantised score vector). Sequences and maps (a ZipMap) and label
+    vectors are never scores. An output with no type recorded counts as a float tensor.
+
+    Raises:
+        FlipLabError: no output holds scores.
+    """
+    kinds = {value.name: _output_kind(value) for value in graph.output}
+    for wanted in ("float", "integer"):
+        for name, kind in kinds.items():
+            if kind == wanted:
+                return name
+    from host.errors import FlipLabError
+
+    listed = ", ".join(f"{name!r} ({kind.removesuffix('_type')})" for name, kind in kinds.items())
+    raise FlipLabError(f"no output of the model holds class scores [N, classes] to take accuracy "
+                       f"from (outputs: {listed or 'none'}); export the scores as a tensor "
+                       f"(sklearn-onnx: options={{'zipmap': False}})")
+
+
 def used_names(graph: onnx.GraphProto) -> set[str]:
     """Every value and node name in the main graph (to make fresh names from)."""
     names = {tensor.name for tensor in graph.initializer}

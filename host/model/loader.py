@@ -12,7 +12,7 @@ from onnx import helper
 
 from host.errors import FlipLabError
 from host.model.finder import FoundWeight, find_weights, is_qoperator
-from host.model.graph import QONNX_DOMAINS, declared_bits, is_bipolar_quant, is_qonnx_quant
+from host.model.graph import QONNX_DOMAINS, declared_bits, is_bipolar_quant, is_qonnx_quant, scores_output
 from host.model.passes import (
     bypass_weight_binarizers,
     drop_initializer_inputs,
@@ -146,6 +146,7 @@ def load_model(path: str | os.PathLike, *, binarize: Iterable[str] = ()) -> Weig
     data_input = _data_input(model, set(names))
     if not model.graph.output:
         raise FlipLabError("the model has no output")
+    output_name = scores_output(model.graph)
     widths = declared_bits(model)
     tensors = [_weight_tensor(weight, widths.get(weight.name)) for weight in found]
     _binarize_matches(tensors, patterns)
@@ -154,6 +155,6 @@ def load_model(path: str | os.PathLike, *, binarize: Iterable[str] = ()) -> Weig
         graph=model,
         input_name=data_input.name,
         input_shape=[_dim(dim) for dim in data_input.type.tensor_type.shape.dim],
-        output_name=model.graph.output[0].name,
+        output_name=output_name,
         input_dtype=_input_dtype(data_input),
     )

@@ -56,7 +56,7 @@ class WeightSet:
             :func:`host.model.with_weights_as_inputs`.
         input_name: the model's one data input.
         input_shape: its shape; symbolic dimensions are strings ("batch"), unknown ones "?".
-        output_name: the model's first output.
+        output_name: the model's class scores (:func:`host.model.graph.scores_output`).
         input_dtype: numpy name of the data input's element type ("float32"; "int64" for
             token ids): the dtype the data is passed in.
     """

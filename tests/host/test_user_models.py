@@ -45,8 +45,11 @@ def _original_predictions(name: str, x: np.ndarray) -> list[int]:
     session = ort.InferenceSession(str(FOLDER / f"{name}.onnx"), providers=["CPUExecutionProvider"])
     feed = session.get_inputs()[0]
     batch = feed.shape[0] if isinstance(feed.shape[0], int) else len(x)
-    out = [session.run(None, {feed.name: x[i:i + batch]})[0] for i in range(0, len(x), batch)]
-    return np.concatenate(out).argmax(axis=1).tolist()
+    out = np.concatenate([session.run(None, {feed.name: x[i:i + batch]})[0]
+                          for i in range(0, len(x), batch)])
+    if out.ndim == 1:  # the model's own predicted labels (sklearn-onnx's first output)
+        return out.tolist()
+    return out.argmax(axis=1).tolist()
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -65,7 +68,19 @@ def test_clean_image_predicts_as_the_original_and_a_noisy_one_differs(name):
     assert not np.array_equal(executor.run(decode_weights(noisy), x).logits, clean)
 
 
-@pytest.mark.parametrize("name", ["embedding_dynamo", "mlp_batch1", "brevitas_qcdq4"])
+def test_a_label_first_classifier_is_scored_on_its_probabilities():
+    ws = load_model(FOLDER / "sklearn_mlp.onnx")  # outputs: label int64 [N], probabilities
+    assert ws.output_name == "probabilities"
+
+
+def test_a_zipmap_classifier_is_refused_naming_the_fix():
+    with pytest.raises(FlipLabError, match=r"'output_label' \(labels\), 'output_probability' "
+                                           r"\(sequence\)\); export the scores as a tensor "
+                                           r"\(sklearn-onnx: options=\{'zipmap': False\}\)"):
+        load_model(FOLDER / "sklearn_mlp_zipmap.onnx")
+
+
+@pytest.mark.parametrize("name", ["embedding_dynamo", "mlp_batch1", "brevitas_qcdq4", "sklearn_mlp"])
 def test_host_eval_reads_the_image_alone(name, tmp_path):
     """Through the file and `host eval`'s job: the recorded input dtype, normalisation and the
     model's fixed batch need no options."""

@@ -7,15 +7,18 @@ a torch (brevitas's own requirement would pull another one)::
     .venv/bin/pip install torch==2.13.0 onnxscript onnxoptimizer
     .venv/bin/pip install --no-deps brevitas==0.13.4 unfoldNd
     .venv/bin/pip install dependencies==2.0.1
+    .venv/bin/pip install skl2onnx              # the sklearn group
 
 Then::
 
     .venv/bin/python tests/models/build.py            # every model
-    .venv/bin/python tests/models/build.py brevitas   # only a group: torch, qdq, brevitas
+    .venv/bin/python tests/models/build.py brevitas   # only a group: torch, qdq, brevitas, sklearn
 
 Each model is trained for a few seconds on the embedded digits (8 x 8 pixels, 0..16) and
 exported by torch 2.13's default (dynamo) exporter or its legacy one (``dynamo=False``),
-onnxruntime's ``quantize_static`` (QDQ, per channel) or brevitas (QCDQ and QONNX). The
+onnxruntime's ``quantize_static`` (QDQ, per channel), brevitas (QCDQ and QONNX) or
+sklearn-onnx (a scikit-learn MLPClassifier: predicted label first, probabilities second; and
+with its default ZipMap, whose probabilities are a sequence of maps, which FlipLab refuses). The
 ``.onnx`` files and ``expected.json`` are committed; the tests (tests/host/test_user_models.py)
 read only those and need neither torch nor brevitas.
 
@@ -131,10 +134,12 @@ def ort_predictions(path: Path, x: np.ndarray) -> list[int]:
                               for i in range(0, len(x), batch)])
     else:
         out = sess.run(None, {name: x})[0]
+    if out.ndim == 1:  # the model's own predicted labels (sklearn-onnx's first output)
+        return [int(p) for p in out]
     return [int(p) for p in out.argmax(axis=1)]
 
 
-GROUPS = ("torch", "qdq", "brevitas")
+GROUPS = ("torch", "qdq", "brevitas", "sklearn")
 
 
 def main(groups: list[str]) -> None:
@@ -197,7 +202,26 @@ def main(groups: list[str]) -> None:
             record(name, unit_te, "own", "unit", torch_predictions[name],
                    exporter="brevitas qonnx", batch=1)
 
+    if "sklearn" in groups:
+        build_sklearn(unit_tr.numpy(), ytr)
+        record("sklearn_mlp", unit_te, "float32", "unit", exporter="skl2onnx")
+
     expected_path.write_text(json.dumps(dict(sorted(expected.items())), indent=1) + "\n")
+
+
+def build_sklearn(x: np.ndarray, y: np.ndarray) -> None:
+    """A scikit-learn MLPClassifier converted by sklearn-onnx: without ZipMap (outputs
+    ``output_label`` int64 [N], then ``output_probability`` float [N, 10]) and with it."""
+    from skl2onnx import to_onnx
+    from sklearn.neural_network import MLPClassifier
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: a few seconds of training
+        model = MLPClassifier(hidden_layer_sizes=(32,), max_iter=200, random_state=0).fit(x, y)
+    example = x[:1].astype(np.float32)
+    (HERE / "sklearn_mlp.onnx").write_bytes(
+        to_onnx(model, example, options={"zipmap": False}).SerializeToString())
+    (HERE / "sklearn_mlp_zipmap.onnx").write_bytes(to_onnx(model, example).SerializeToString())
 
 
 def build_qdq(x_calib: np.ndarray) -> None:

@@ -14,6 +14,7 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantiz
 
 from host.errors import FlipLabError
 from host.model import load_model
+from host.model.graph import scores_output
 
 from .helpers import QONNX, _f32, _init, _model, _one_line, _run, _run_reinserted, _save, float_cnn, float_mlp
 
@@ -278,3 +279,35 @@ def test_a_graph_doc_string_that_is_not_utf8_loads_as_before(tmp_path):
     for a, b in zip(ws.tensors, clean.tensors):
         assert np.array_equal(a.values, b.values)
     assert {t.name for t in ws.graph.graph.initializer}.isdisjoint(ws.names)
+
+
+# ----------------------------------------------------------------------------- the scores output
+
+def _outputs(*values: onnx.ValueInfoProto) -> onnx.GraphProto:
+    return helper.make_graph([], "g", [], list(values))
+
+
+def _int64(name: str, shape) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.INT64, shape)
+
+
+@pytest.mark.parametrize("values, chosen", [
+    ((_f32("logits", ["N", 10]), _f32("features", ["N", 32])), "logits"),
+    ((_int64("label", ["N"]), _f32("probabilities", ["N", 10])), "probabilities"),
+    ((_int64("label", ["N", 1]), _f32("probabilities", ["N", 10])), "probabilities"),
+    ((_int64("label", ["N"]), helper.make_tensor_value_info("q", TensorProto.UINT8, ["N", 10])), "q"),
+    ((helper.make_empty_tensor_value_info("untyped"), _f32("p", ["N", 10])), "untyped"),
+    ((helper.make_tensor_value_info("half", TensorProto.FLOAT16, ["N", 10]),), "half"),
+])
+def test_the_scores_are_the_first_float_output_else_the_first_integer_scores(values, chosen):
+    assert scores_output(_outputs(*values)) == chosen
+
+
+def test_a_model_whose_outputs_hold_no_scores_is_refused_naming_them():
+    zipmap = helper.make_value_info("output_probability", helper.make_sequence_type_proto(
+        helper.make_map_type_proto(TensorProto.INT64, helper.make_tensor_type_proto(
+            TensorProto.FLOAT, []))))
+    with pytest.raises(FlipLabError, match=r"no output of the model holds class scores .* "
+                                           r"\(outputs: 'output_label' \(labels\), "
+                                           r"'output_probability' \(sequence\)\); .*zipmap"):
+        scores_output(_outputs(_int64("output_label", ["N"]), zipmap))
