@@ -49,6 +49,12 @@ def _use_shared_arena() -> None:
         _shared_arena = True
 
 
+#: what onnxruntime raises when it refuses a graph
+REFUSALS = (ort.capi.onnxruntime_pybind11_state.Fail,
+            ort.capi.onnxruntime_pybind11_state.InvalidGraph,
+            ort.capi.onnxruntime_pybind11_state.InvalidArgument)
+
+
 def session_options(threads: int | None) -> ort.SessionOptions:
     """Options for every session: thread count, quiet logs, the process-wide arena."""
     _use_shared_arena()
@@ -114,9 +120,7 @@ class OnnxExecutor(Executor):
                 self._session = ort.InferenceSession(
                     self._model, session_options(threads), providers=["CPUExecutionProvider"],
                     disabled_optimizers=DISABLED_OPTIMIZERS)
-        except (ort.capi.onnxruntime_pybind11_state.Fail,
-                ort.capi.onnxruntime_pybind11_state.InvalidGraph,
-                ort.capi.onnxruntime_pybind11_state.InvalidArgument) as exc:
+        except REFUSALS as exc:
             raise FlipLabError(f"onnxruntime refused the model: {ort_reason(exc)}") from None
 
     @classmethod
@@ -137,8 +141,11 @@ class OnnxExecutor(Executor):
         values = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(weights[n]))
                   for n in self._names]
         so.add_external_initializers(self._names, values)
-        return ort.InferenceSession(self._model, so, providers=["CPUExecutionProvider"],
-                                    disabled_optimizers=DISABLED_OPTIMIZERS)
+        try:  # the "session" strategy's first session is where onnxruntime checks the graph
+            return ort.InferenceSession(self._model, so, providers=["CPUExecutionProvider"],
+                                        disabled_optimizers=DISABLED_OPTIMIZERS)
+        except REFUSALS as exc:
+            raise FlipLabError(f"onnxruntime refused the model: {ort_reason(exc)}") from None
 
     def logits(self, weights: dict[str, np.ndarray], x: np.ndarray,
                batch_size: int = 8192) -> np.ndarray:

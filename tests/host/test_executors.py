@@ -80,3 +80,24 @@ def test_board_backend_needs_a_port_and_refuses_what_the_accelerator_cannot_run(
     no_program.program = None
     with pytest.raises(FlipLabError, match="no accelerator layer program"):
         get_executor("board").for_image(no_program, port="/dev/null")
+
+
+@pytest.mark.parametrize("strategy", ["session", "inputs"])
+def test_a_graph_onnxruntime_refuses_is_one_line_with_either_strategy(strategy):
+    # a float16 activation added to a float32 constant: onnxruntime refuses the graph when
+    # it builds the first session, which the "session" strategy does per variant
+    from onnx import TensorProto, helper, numpy_helper
+
+    from host.executors.ort import OnnxExecutor
+
+    graph = helper.make_model(helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("Add", ["h", "b"], ["y"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, ["N", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, None)],
+        [numpy_helper.from_array(np.ones(2, np.float32), "b")]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    specs = {"W": ((2, 2), np.dtype(np.float16))}
+    with pytest.raises(FlipLabError, match=r"^onnxruntime refused the model: .*Add") as error:
+        executor = OnnxExecutor(graph, specs, input_name="x", output_name="y", strategy=strategy)
+        executor.logits({"W": np.eye(2, dtype=np.float16)}, np.ones((3, 2), np.float16))
+    assert "\n" not in str(error.value)
