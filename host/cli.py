@@ -539,12 +539,15 @@ def cmd_robustness(args: argparse.Namespace) -> None:
 
 def cmd_tolerance(args: argparse.Namespace) -> None:
     from host.data import DataSpec
-    from host.mitigation.tolerance import model_input_shape, parse_levels, tolerance
+    from host.mitigation.tolerance import parse_levels, tolerance
+    from host.model.loader import data_input_spec
+    from host.model.reading import read_onnx
     from host.models import resolve_model
 
     bs = parse_levels(args.b)
     path = resolve_model(args.model)
-    x, _ = DataSpec(args.data, args.normalize, args.samples).load(model_input_shape(path))
+    shape, dtype = data_input_spec(read_onnx(path))
+    x, _ = DataSpec(args.data, args.normalize, args.samples).load(shape, input_dtype=dtype)
     report = tolerance(path, x, bs, progress=not args.json)
     _emit(args, report.to_json(), report.table())
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 from host.errors import FlipLabError
 from host.model.graph import (
@@ -45,6 +45,7 @@ from host.model.graph import (
     producers,
     record_fixed_constants,
     used_names,
+    value_elem_type,
 )
 from host.model.passes import name_unnamed_nodes
 
@@ -59,6 +60,8 @@ CLIP_SUFFIX = "/clipped_relu"
 #: how a float activation is clipped: ``fused`` (fast; NaN stays NaN) or ``where`` (NaN -> 0)
 FORMS = ("fused", "where")
 DEFAULT_FORM = "fused"
+#: activation types the clip compares (and profiling reads) as float32
+_WIDENED = frozenset({TensorProto.FLOAT16, TensorProto.BFLOAT16})
 #: the fused form's slope: 2^24 >= T+ / (T+ - T) for every float32 T, so one step above T
 #: already reaches -T+ (and a power of two keeps 2^24 * c and 2^24 * T exact)
 _SLOPE = 2.0 ** 24
@@ -209,9 +212,19 @@ def profile_act_max(model: onnx.ModelProto, x: np.ndarray, *, batch: int = 4096,
     if len(x) == 0:
         raise FlipLabError("profiling needs at least one sample")
     probe = name_unnamed_nodes(model)
-    present = {v.name for v in probe.graph.output}
-    probe.graph.output.extend(helper.make_empty_tensor_value_info(r.output) for r in layers
-                              if r.output not in present)
+    g = probe.graph
+    present = {v.name for v in g.output}
+    taken = used_names(g)
+    read: list[str] = []
+    for r in layers:
+        name = r.output
+        if value_elem_type(g, name) in _WIDENED:  # as the clip compares it (_clip_nodes)
+            name = fresh_name(f"{r.output}/as_float32", taken)
+            g.node.append(helper.make_node("Cast", [r.output], [name], to=TensorProto.FLOAT,
+                                           name=name))
+        read.append(name)
+    g.output.extend(helper.make_empty_tensor_value_info(name) for name in read
+                    if name not in present)
     try:
         session = ort.InferenceSession(probe.SerializeToString(), session_options(threads),
                                        providers=["CPUExecutionProvider"])
@@ -220,7 +233,7 @@ def profile_act_max(model: onnx.ModelProto, x: np.ndarray, *, batch: int = 4096,
     feed = session.get_inputs()[0].name
     top = np.zeros(len(layers))
     for start in range(0, len(x), batch):
-        outs = session.run([r.output for r in layers], {feed: x[start:start + batch]})
+        outs = session.run(read, {feed: x[start:start + batch]})
         top = np.maximum(top, [float(np.max(o)) if o.size else 0.0 for o in outs])
     return {r.layer: float(t) for r, t in zip(layers, top)}
 
@@ -274,17 +287,33 @@ def integer_threshold(t: float, scale: float, zero_point: int, q_max: int) -> in
 
 
 def _clip_nodes(g: onnx.GraphProto, base: str, x: str, out: str, t: float,
-                taken: set[str]) -> list[onnx.NodeProto]:
+                taken: set[str], elem_type: int = TensorProto.FLOAT
+                ) -> list[onnx.NodeProto]:
     """The ``where`` form: ``out = Where(LessOrEqual(x, T), x, 0)``, T a float32 initializer
-    ``<base>/T``. +inf and NaN (their comparisons with T fail: the paper's "otherwise") give 0.
-    Used for QDQ activations (on the grid, never infinite or NaN; the lowering reads it) and
-    for float activations when asked for (``form="where"``)."""
+    ``<base>/T`` (float64 for a float64 activation). +inf and NaN (their comparisons with T
+    fail: the paper's "otherwise") give 0. Used for QDQ activations (on the grid, never
+    infinite or NaN; the lowering reads it), for float activations when asked for
+    (``form="where"``) and for activations of another float type than float32.
+
+    A float16 or bfloat16 activation ``x`` is compared as ``Cast(x, float32)``: exact for
+    a runtime that computes in float16, and what onnxruntime's CPU provider compares, which
+    computes a float16 graph in float32 between the input and the output (it inserts casts
+    and removes the ones between its nodes), so an activation it compares is a float32
+    value. The 0 is of ``x``'s type."""
     t_name, zero = fresh_name(f"{base}/T", taken), fresh_name(f"{base}/zero", taken)
     keep = fresh_name(f"{base}/at_most_T", taken)
-    g.initializer.extend([numpy_helper.from_array(np.array(t, np.float32), t_name),
-                          numpy_helper.from_array(np.array(0.0, np.float32), zero)])
-    return [
-        helper.make_node("LessOrEqual", [x, t_name], [keep],
+    compared, nodes = x, []
+    if elem_type in _WIDENED:
+        compared = fresh_name(f"{base}/as_float32", taken)
+        nodes.append(helper.make_node("Cast", [x], [compared], to=TensorProto.FLOAT,
+                                      name=compared))
+    dtype = helper.tensor_dtype_to_np_dtype(elem_type)
+    g.initializer.extend([
+        numpy_helper.from_array(np.array(t, np.float64 if dtype == np.float64 else np.float32),
+                                t_name),
+        numpy_helper.from_array(np.zeros((), dtype), zero)])
+    return nodes + [
+        helper.make_node("LessOrEqual", [compared, t_name], [keep],
                          name=fresh_name(f"{base}/LessOrEqual", taken)),
         helper.make_node("Where", [keep, x, zero], [out],
                          name=fresh_name(base + CLIP_SUFFIX, taken)),
@@ -424,8 +453,11 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float], *,
             relu.CopyFrom(node)
             relu.output[0] = relu_out
             nodes.append(relu)
-            if form == "where":
-                nodes += _clip_nodes(g, node.name, relu_out, out, t, taken)
+            elem_type = value_elem_type(g, node.input[0])
+            if form == "where" or elem_type not in (TensorProto.FLOAT,
+                                                   TensorProto.UNDEFINED):
+                nodes += _clip_nodes(g, node.name, relu_out, out, t, taken,
+                                     elem_type or TensorProto.FLOAT)
             else:
                 conv = _conv_channels(g, made_by.get(node.input[0]))
                 nodes += _fused_nodes(g, node.name, relu_out, out, t, conv, taken, fixed)
@@ -440,7 +472,8 @@ def clip_activations(model: onnx.ModelProto, thresholds: Mapping[str, float], *,
             clip_out, requantized = (fresh_name(f"{out}/{x}", taken) for x in ("clipped",
                                                                               "requantized"))
             node.output[0] = dq_out
-            nodes += _clip_nodes(g, base, dq_out, clip_out, value, taken)
+            nodes += _clip_nodes(g, base, dq_out, clip_out, value, taken,
+                                 value_elem_type(g, node.input[1]) or TensorProto.FLOAT)
             # back onto the grid (exact: the clip's outputs are grid values), so that the
             # next layer still reads a DequantizeLinear, as QDQ runtimes and the lowering need
             nodes += [helper.make_node("QuantizeLinear", [clip_out, *node.input[1:]],

@@ -55,6 +55,7 @@ from host.mitigation.clip import (
 )
 from host.mitigation.search import SearchResult, threshold_search
 from host.model import load_model
+from host.model.loader import data_input_spec
 from host.model.reading import read_onnx
 
 #: results file format tag (first line of the probes file)
@@ -100,15 +101,6 @@ def _check_output(model_path: str | os.PathLike, out: str | os.PathLike) -> None
         raise FlipLabError(f"output path {dst} is a directory")
 
 
-def _input_shape(model: onnx.ModelProto) -> list:
-    init = {t.name for t in model.graph.initializer}
-    data = [v for v in model.graph.input if v.name not in init]
-    if len(data) != 1:
-        raise FlipLabError("the model needs exactly one data input to be profiled")
-    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "N")
-            for d in data[0].type.tensor_type.shape.dim]
-
-
 def profile_and_clip(model_path: str | os.PathLike, settings: ClipSettings
                      ) -> tuple[onnx.ModelProto, dict[str, float], np.ndarray, np.ndarray]:
     """Steps 1 and 2: ``(clipped model, ACT_max per layer, profiling x, y)``.
@@ -123,7 +115,8 @@ def profile_and_clip(model_path: str | os.PathLike, settings: ClipSettings
     # --normalize, else the normalisation the model records, else unit (host.data.recorded)
     used = choose_normalize(settings.data.normalize, recorded_normalize(model))
     spec = DataSpec(settings.data.data, used, settings.profile_samples)
-    x, y = spec.load(_input_shape(model))
+    shape, dtype = data_input_spec(model)
+    x, y = spec.load(shape, input_dtype=dtype)
     act_max = profile_act_max(model, x)
     act_max = {r.layer: act_max[r.layer] for r in chosen}
     zero = [k for k, v in act_max.items() if v <= 0]
@@ -257,7 +250,8 @@ def tune_thresholds(model_path: str | os.PathLike, clip: ClipSettings, tune: Tun
     clipped, act_max, x, y = profile_and_clip(model_path, clip)
     normalize = read_metadata(clipped)["profile"]["normalize"]  # the one profiled with
     if tune.samples is not None:
-        x, y = DataSpec(clip.data.data, normalize, tune.samples).load(_input_shape(clipped))
+        shape, dtype = data_input_spec(clipped)
+        x, y = DataSpec(clip.data.data, normalize, tune.samples).load(shape, input_dtype=dtype)
     original = _load_onnx(model_path)
     header = {"format": PROBES_FORMAT, "version": 1,
               "model_sha256": hashlib.sha256(Path(model_path).read_bytes()).hexdigest(),

@@ -174,6 +174,36 @@ def scores_output(graph: onnx.GraphProto) -> str:
                        f"(sklearn-onnx: options={{'zipmap': False}})")
 
 
+#: ops whose output's element type is not their first input's
+_TYPE_FROM = {"Where": 1, "DequantizeLinear": 1}
+
+
+def value_elem_type(graph: onnx.GraphProto, name: str) -> int:
+    """ONNX element type of the value ``name`` (``TensorProto.UNDEFINED`` when unknown).
+
+    Read from the graph's inputs, outputs, value_info and initializers; otherwise followed
+    back through its producers (an op's output has its data input's type; Cast's is its
+    ``to``, DequantizeLinear's its scale's, Where's its branches')."""
+    known = {value.name: value.type.tensor_type.elem_type
+             for value in (*graph.input, *graph.output, *graph.value_info)
+             if value.type.HasField("tensor_type") and value.type.tensor_type.elem_type}
+    known.update((tensor.name, tensor.data_type) for tensor in graph.initializer)
+    made_by = producers(graph)
+    seen: set[str] = set()
+    while name and name not in seen:
+        if name in known:
+            return known[name]
+        seen.add(name)
+        node = made_by.get(name)
+        if node is None or not node.input:
+            break
+        if node.op_type == "Cast":
+            return next(a.i for a in node.attribute if a.name == "to")
+        index = _TYPE_FROM.get(node.op_type, 0)
+        name = node.input[index] if len(node.input) > index else ""
+    return onnx.TensorProto.UNDEFINED
+
+
 def used_names(graph: onnx.GraphProto) -> set[str]:
     """Every value and node name in the main graph (to make fresh names from)."""
     names = {tensor.name for tensor in graph.initializer}

@@ -77,6 +77,13 @@ def _data_input(model: onnx.ModelProto, weight_names: set[str]) -> onnx.ValueInf
     return inputs[0]
 
 
+def data_input_spec(model: onnx.ModelProto) -> tuple[list[int | str], str]:
+    """Shape (symbolic dimensions as strings) and numpy dtype name of the one data input of a
+    model whose weights are initializers: what its samples are loaded as."""
+    value = _data_input(model, set())
+    return [_dim(dim) for dim in value.type.tensor_type.shape.dim], _input_dtype(value)
+
+
 def _binarize_matches(tensors: list[WeightTensor], patterns: Iterable[str]) -> None:
     for pattern in patterns:
         hits = [

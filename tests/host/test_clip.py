@@ -288,3 +288,41 @@ def test_the_clips_constants_are_not_weights_of_the_model(tmp_path):
     onnx.save(clip_activations(model, {"conv1": 1.0, "conv2": 2.0}), path)
     assert [t.name for t in load_model(path).tensors] == \
         [t.name for t in load_model(resolve_model("digits_cnn")).tensors]
+
+
+def _as_float16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model in float16: weights, data input and output (as torch's ``.half()`` export)."""
+    half = onnx.ModelProto()
+    half.CopyFrom(model)
+    for i, tensor in enumerate(half.graph.initializer):
+        if tensor.data_type == TensorProto.FLOAT:
+            half.graph.initializer[i].CopyFrom(numpy_helper.from_array(
+                numpy_helper.to_array(tensor).astype(np.float16), tensor.name))
+    for value in (*half.graph.input, *half.graph.output):
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    del half.graph.value_info[:]
+    return half
+
+
+def test_a_float16_model_is_profiled_clipped_and_tuned_in_float16(tmp_path):
+    # the data reaches the model in its input type; the clip compares as float32 (what
+    # onnxruntime's CPU provider computes a float16 graph in) and writes float16 zeros
+    from host.data import DataSpec
+    from host.mitigation.tune import ClipSettings, TuneSettings, clip_model
+
+    path = tmp_path / "half.onnx"
+    onnx.save(_as_float16(onnx.load(resolve_model("digits_mlp"))), path)
+    settings = ClipSettings(DataSpec("digits", None, None), profile_samples=200)
+    result = clip_model(path, tmp_path / "clipped.onnx", settings)
+    clipped = onnx.load(tmp_path / "clipped.onnx")
+    types = {t.name: t.data_type for t in clipped.graph.initializer}
+    assert {types["fc1.relu/T"], types["fc1.relu/zero"]} == {TensorProto.FLOAT,
+                                                            TensorProto.FLOAT16}
+    x, _ = load_dataset("digits", input_shape=["N", 64], samples=200)
+    x = x.astype(np.float16)
+    # T = ACT_max: no profiled activation is above T, so every output is the original's
+    np.testing.assert_array_equal(_run(clipped, x), _run(onnx.load(path), x))
+    assert [r["layer"] for r in result["layers"]] == ["fc1", "fc2"]
+    tuned = clip_model(path, tmp_path / "tuned.onnx", settings,
+                       TuneSettings(codec="float16", rates="1e-3", trials=1, n=2, m=1))
+    assert all(r["t"] > 0 for r in tuned["layers"])

@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from host.errors import FlipLabError
 from host.mitigation.clip import CLIP_SUFFIX, clip_activations
@@ -30,24 +30,25 @@ def reference(x: np.ndarray, t: float, form: str) -> np.ndarray:
     return np.where(np.isnan(x), np.float32(np.nan), out) if form == "fused" else out
 
 
-def layer_model(kind: str) -> onnx.ModelProto:
+def layer_model(kind: str, dtype: type = np.float32) -> onnx.ModelProto:
     """x -> identity layer (a depthwise 1x1 Conv with weight 1, or a MatMul with I) -> Relu
     (the clipped ReLU) -> Identity -> y: the layer passes every value, inf and NaN included
-    (the MatMul only finite ones: 0 * inf = NaN in the sum)."""
+    (the MatMul only finite ones: 0 * inf = NaN in the sum). ``dtype``: the model's float
+    type (weights, data, activations)."""
     if kind == "conv":
-        inits = [numpy_helper.from_array(np.ones((C, 1, 1, 1), np.float32), "W"),
-                 numpy_helper.from_array(np.zeros(C, np.float32), "B")]
+        inits = [numpy_helper.from_array(np.ones((C, 1, 1, 1), dtype), "W"),
+                 numpy_helper.from_array(np.zeros(C, dtype), "B")]
         layer = helper.make_node("Conv", ["x", "W", "B"], ["h"], group=C, name="layer")
         shape = ["N", C, 2, 3]
     else:
-        inits = [numpy_helper.from_array(np.eye(C, dtype=np.float32), "W")]
+        inits = [numpy_helper.from_array(np.eye(C, dtype=dtype), "W")]
         layer = helper.make_node("MatMul", ["x", "W"], ["h"], name="layer")
         shape = ["N", C]
     nodes = [layer, helper.make_node("Relu", ["h"], ["r"], name="act"),
              helper.make_node("Identity", ["r"], ["y"], name="out")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
-                                                                         shape)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", elem, shape)],
+                              [helper.make_tensor_value_info("y", elem, None)], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
@@ -115,6 +116,36 @@ def test_the_fused_form_builds_the_fusable_nodes_and_names_the_clip():
     assert [n.op_type for n in same.graph.node] == ["Conv", "Relu", "Identity"]
     with pytest.raises(FlipLabError, match="already clipped"):
         clip_activations(same, {"layer": 1.0})
+
+
+@pytest.mark.parametrize("form", ["fused", "where"])
+@pytest.mark.parametrize("kind, dtype", [("conv", np.float16), ("mm", np.float16),
+                                         ("mm", np.float64)])
+@pytest.mark.parametrize("t", [0.1, 1.2345, 3.0, 1e5])
+def test_other_float_types_clip_in_their_own_type(form, kind, dtype, t):
+    # both forms are the Where form there (the fused one is a float32 NCHWc construction); a
+    # float16 activation is compared as float32 with float32(T) (exact for float16 values,
+    # and what onnxruntime's CPU provider compares), a float64 one with float64 T
+    info = np.finfo(dtype)
+    t_cmp = np.float64(t) if dtype == np.float64 else np.float32(t)
+    near = dtype(min(t, float(info.max)))
+    with np.errstate(over="ignore"):  # the value after 65504 is +inf
+        above = np.nextafter(near, dtype(np.inf))
+    values = [near, above, np.nextafter(near, dtype(0)), dtype(0), dtype(-1), info.max,
+              info.tiny, np.inf, -np.inf, np.nan]
+    v = np.resize(np.array(values, dtype), C)
+    x = np.broadcast_to(v.reshape(1, C, 1, 1), (2, C, 2, 3)).copy() if kind == "conv" \
+        else np.stack([v, v[::-1]])
+    if kind == "mm":
+        x = np.nan_to_num(x, nan=0.0, posinf=info.max, neginf=-info.max)  # 0 * inf in the sum
+    model = clip_activations(layer_model(kind, dtype), {"layer": t}, form=form)
+    ops = [n.op_type for n in model.graph.node][2:-1]
+    assert ops == (["Cast"] if dtype == np.float16 else []) + ["LessOrEqual", "Where"]
+    got = run(model, x)
+    with np.errstate(invalid="ignore"):
+        expected = np.where((x >= 0) & (x.astype(t_cmp.dtype) <= t_cmp), x, dtype(0))
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_an_unknown_form_is_refused():
