@@ -36,11 +36,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 from host.errors import FlipLabError
 from host.model.feeding import weight_slots
-from host.model.graph import copy_model, default_opset, fresh_name, used_names
+from host.model.graph import copy_model, default_opset, fresh_name, used_names, value_elem_type
 from host.model.passes import name_unnamed_nodes
 
 #: stored bits of one activation: the int8 / uint8 code holds 2..8 of them
@@ -323,11 +323,13 @@ def insert_fault_points(model: onnx.ModelProto, formats: Sequence[ActivationForm
     taken = used_names(g)
     producer_at = {o: i for i, n in enumerate(g.node) for o in n.output if o}
     inserts: dict[int, list[onnx.NodeProto]] = {}
+    types = {f.tensor: value_elem_type(g, f.tensor) for f in formats}  # before any renaming
     for f in formats:
         if f.tensor not in producer_at:
             raise FlipLabError(f"layer {f.layer!r}: no node of the model writes {f.tensor!r}")
         at = producer_at[f.tensor]
         node = g.node[at]
+        elem_type = types[f.tensor]
         raw = fresh_name(f"{f.tensor}/float", taken)
         node.output[list(node.output).index(f.tensor)] = raw
         fmt = f.format
@@ -337,6 +339,10 @@ def insert_fault_points(model: onnx.ModelProto, formats: Sequence[ActivationForm
                               numpy_helper.from_array(np.zeros((), fmt.dtype), zp)])
         nodes = []
         x = raw
+        other_type = elem_type not in (TensorProto.FLOAT, TensorProto.UNDEFINED)
+        if other_type:  # float16, bfloat16, float64: stored from float32 (exact grid values)
+            x = fresh_name(f"{base}/as_float32", taken)
+            nodes.append(helper.make_node("Cast", [raw], [x], to=TensorProto.FLOAT, name=x))
         if fmt.bits < 8:  # saturate to the narrower range before the int8 / uint8 container
             lo, hi = fresh_name(f"{base}/lo", taken), fresh_name(f"{base}/hi", taken)
             g.initializer.extend([
@@ -357,8 +363,12 @@ def insert_fault_points(model: onnx.ModelProto, formats: Sequence[ActivationForm
                 f.mask_name, helper.np_dtype_to_tensor_dtype(fmt.dtype),
                 [f"{f.mask_name}_batch", *f.shape]))
             code = faulty
-        nodes.append(helper.make_node("DequantizeLinear", [code, scale, zp], [f.tensor],
+        stored = fresh_name(f"{base}/stored", taken) if other_type else f.tensor
+        nodes.append(helper.make_node("DequantizeLinear", [code, scale, zp], [stored],
                                       name=fresh_name(f"{base}/Dequantize", taken)))
+        if other_type:
+            nodes.append(helper.make_node("Cast", [stored], [f.tensor], to=elem_type,
+                                          name=fresh_name(f"{base}/as_model_type", taken)))
         inserts[at] = inserts.get(at, []) + nodes
     ordered = []
     for i, node in enumerate(g.node):

@@ -89,3 +89,16 @@ def table1_like(seed: int = 0) -> onnx.ModelProto:
         nodes, "table1", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def as_float16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model in float16 (weights, input, output), as torch's ``.half()`` exports it."""
+    half = onnx.ModelProto()
+    half.CopyFrom(model)
+    for tensor in half.graph.initializer:
+        if tensor.data_type == TensorProto.FLOAT:
+            tensor.CopyFrom(numpy_helper.from_array(
+                numpy_helper.to_array(tensor).astype(np.float16), tensor.name))
+    for value in (*half.graph.input, *half.graph.output):
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    return half

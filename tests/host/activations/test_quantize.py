@@ -18,7 +18,7 @@ from host.activations.quantize import (
     stored_formats,
 )
 from host.errors import FlipLabError
-from tests.host.activations.helpers import matmul_model, run, small_cnn
+from tests.host.activations.helpers import as_float16, matmul_model, run, small_cnn
 
 
 def test_msb_flip_by_hand():
@@ -120,3 +120,19 @@ def test_fault_free_cnn_keeps_predictions():
     out = run(insert_fault_points(model, formats), {"x": x, **zero_masks(formats)})
     ref = run(insert_fault_points(model, formats, masks=False), {"x": x})
     assert np.array_equal(out, ref)
+
+
+def test_a_float16_model_stores_its_activations_like_its_float32_twin():
+    """float16 layer outputs are stored from float32 (Cast -> Quantize -> Xor -> Dequantize ->
+    Cast back): onnxruntime's CPU provider computes the float16 graph in float32, so its
+    outputs are the float32 twin's (weights multiples of 1/4: the same values), rounded to
+    float16 at the end; with every fault point clean and with single flips."""
+    model = small_cnn()
+    x = np.random.default_rng(1).random((50, 1, 8, 8)).astype(np.float16)
+    formats = profile_formats(model, x.astype(np.float32), select_layers(model))
+    half, full = insert_fault_points(as_float16(model), formats), insert_fault_points(model, formats)
+    for masks in (zero_masks(formats), single_flip_masks(formats, "conv1", 5, "msb")):
+        got = run(half, {"x": x, **masks})
+        assert got.dtype == np.float16
+        np.testing.assert_array_equal(got, run(full, {"x": x.astype(np.float32), **masks})
+                                      .astype(np.float16))
