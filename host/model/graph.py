@@ -132,9 +132,16 @@ _FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16,
                           onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE})
 
 
+#: ONNX element types of an integer tensor
+_INTEGER_TYPES = frozenset({onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.INT16,
+                            onnx.TensorProto.UINT16, onnx.TensorProto.INT32, onnx.TensorProto.UINT32,
+                            onnx.TensorProto.INT64, onnx.TensorProto.UINT64})
+
+
 def _output_kind(value: onnx.ValueInfoProto) -> str:
-    """"float", "integer", "labels" (an integer tensor of rank <= 1 or [N, 1]) or the type's
-    kind ("sequence_type", "map_type"...); "float" when no type is recorded."""
+    """"float", "integer", "labels" (an integer tensor of rank <= 1 or [N, 1]), another
+    element type's name ("string", "bool") or the type's kind ("sequence_type", "map_type");
+    "float" when no type is recorded."""
     kind = value.type.WhichOneof("value")
     if kind is None:
         return "float"
@@ -143,6 +150,8 @@ def _output_kind(value: onnx.ValueInfoProto) -> str:
     tensor = value.type.tensor_type
     if tensor.elem_type in _FLOAT_TYPES | {onnx.TensorProto.UNDEFINED}:
         return "float"
+    if tensor.elem_type not in _INTEGER_TYPES:
+        return onnx.TensorProto.DataType.Name(tensor.elem_type).lower()  # string, bool...
     dims = tensor.shape.dim if tensor.HasField("shape") else None
     if dims is not None and (len(dims) <= 1 or dims[-1].dim_value == 1):
         return "labels"

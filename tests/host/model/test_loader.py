@@ -311,3 +311,6 @@ def test_a_model_whose_outputs_hold_no_scores_is_refused_naming_them():
                                            r"\(outputs: 'output_label' \(labels\), "
                                            r"'output_probability' \(sequence\)\); .*zipmap"):
         scores_output(_outputs(_int64("output_label", ["N"]), zipmap))
+    names = helper.make_tensor_value_info("names", TensorProto.STRING, ["N", 10])
+    with pytest.raises(FlipLabError, match=r"\(outputs: 'names' \(string\)\)"):
+        scores_output(_outputs(names))
