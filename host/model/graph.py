@@ -138,6 +138,10 @@ _INTEGER_TYPES = frozenset({onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.
                             onnx.TensorProto.INT64, onnx.TensorProto.UINT64})
 
 
+#: output kinds of a classifier whose scores are not a tensor (predicted labels, ZipMap)
+CLASSIFIER_KINDS = frozenset({"labels", "sequence_type", "map_type"})
+
+
 def _output_kind(value: onnx.ValueInfoProto) -> str:
     """"float", "integer", "labels" (an integer tensor of rank <= 1 or [N, 1]), another
     element type's name ("string", "bool") or the type's kind ("sequence_type", "map_type");
@@ -166,15 +170,18 @@ def scores_output(graph: onnx.GraphProto) -> str:
     scored on its probabilities. Without a float one, the first integer tensor output that is
     not a label vector (a quantised score vector). Sequences and maps (a ZipMap) and label
     vectors are never scores. An output with no type recorded counts as a float tensor.
+    Outputs of neither kind (bool, string) are no classifier's: the first one is returned.
 
     Raises:
-        FlipLabError: no output holds scores.
+        FlipLabError: a classifier's labels, sequences or maps but no score tensor.
     """
     kinds = {value.name: _output_kind(value) for value in graph.output}
     for wanted in ("float", "integer"):
         for name, kind in kinds.items():
             if kind == wanted:
                 return name
+    if graph.output and not CLASSIFIER_KINDS & set(kinds.values()):
+        return graph.output[0].name  # not a classifier's outputs: nothing better to take
     from host.errors import FlipLabError
 
     listed = ", ".join(f"{name!r} ({kind.removesuffix('_type')})" for name, kind in kinds.items())

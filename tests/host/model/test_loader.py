@@ -311,6 +311,16 @@ def test_a_model_whose_outputs_hold_no_scores_is_refused_naming_them():
                                            r"\(outputs: 'output_label' \(labels\), "
                                            r"'output_probability' \(sequence\)\); .*zipmap"):
         scores_output(_outputs(_int64("output_label", ["N"]), zipmap))
-    names = helper.make_tensor_value_info("names", TensorProto.STRING, ["N", 10])
-    with pytest.raises(FlipLabError, match=r"\(outputs: 'names' \(string\)\)"):
-        scores_output(_outputs(names))
+    label_only = _outputs(helper.make_tensor_value_info("names", TensorProto.STRING, ["N", 10]),
+                          _int64("argmax", ["N"]))
+    with pytest.raises(FlipLabError, match=r"\(outputs: 'names' \(string\), 'argmax' "
+                                           r"\(labels\)\)"):
+        scores_output(label_only)
+
+
+def test_outputs_that_are_no_classifiers_leave_the_first_output():
+    # a bool or string output is never scores, but a model without a classifier's outputs
+    # (labels, a ZipMap) keeps loading as before: its first output
+    flags = helper.make_tensor_value_info("flags", TensorProto.BOOL, ["N", 4])
+    names = helper.make_tensor_value_info("names", TensorProto.STRING, ["N"])
+    assert scores_output(_outputs(flags, names)) == "flags"
