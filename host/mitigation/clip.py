@@ -217,11 +217,8 @@ def profile_act_max(model: onnx.ModelProto, x: np.ndarray, *, batch: int = 4096,
     taken = used_names(g)
     read: list[str] = []
     for r in layers:
-        name = r.output
-        if value_elem_type(g, name) in _WIDENED:  # as the clip compares it (_clip_nodes)
-            name = fresh_name(f"{r.output}/as_float32", taken)
-            g.node.append(helper.make_node("Cast", [r.output], [name], to=TensorProto.FLOAT,
-                                           name=name))
+        name, cast = _compared(r.output, value_elem_type(g, r.output), r.output, taken)
+        g.node.extend(cast)  # read as the clip compares it
         read.append(name)
     g.output.extend(helper.make_empty_tensor_value_info(name) for name in read
                     if name not in present)
@@ -286,6 +283,16 @@ def integer_threshold(t: float, scale: float, zero_point: int, q_max: int) -> in
     return k
 
 
+def _compared(x: str, elem_type: int, base: str, taken: set[str]
+              ) -> tuple[str, list[onnx.NodeProto]]:
+    """The value a clip compares for activation ``x``: ``x`` itself, or for a float16 /
+    bfloat16 one ``Cast(x, float32)`` (the name and the Cast node; see :func:`_clip_nodes`)."""
+    if elem_type not in _WIDENED:
+        return x, []
+    name = fresh_name(f"{base}/as_float32", taken)
+    return name, [helper.make_node("Cast", [x], [name], to=TensorProto.FLOAT, name=name)]
+
+
 def _clip_nodes(g: onnx.GraphProto, base: str, x: str, out: str, t: float,
                 taken: set[str], elem_type: int = TensorProto.FLOAT
                 ) -> list[onnx.NodeProto]:
@@ -302,11 +309,7 @@ def _clip_nodes(g: onnx.GraphProto, base: str, x: str, out: str, t: float,
     value. The 0 is of ``x``'s type."""
     t_name, zero = fresh_name(f"{base}/T", taken), fresh_name(f"{base}/zero", taken)
     keep = fresh_name(f"{base}/at_most_T", taken)
-    compared, nodes = x, []
-    if elem_type in _WIDENED:
-        compared = fresh_name(f"{base}/as_float32", taken)
-        nodes.append(helper.make_node("Cast", [x], [compared], to=TensorProto.FLOAT,
-                                      name=compared))
+    compared, nodes = _compared(x, elem_type, base, taken)
     dtype = helper.tensor_dtype_to_np_dtype(elem_type)
     g.initializer.extend([
         numpy_helper.from_array(np.array(t, np.float64 if dtype == np.float64 else np.float32),

@@ -390,8 +390,6 @@ def tolerance(model_path: str | Path, x: np.ndarray, bs: Sequence[float], *,
 
 def model_input_shape(model_path: str | Path) -> list:
     """The data input's shape (symbolic dims as str) of the model at ``model_path``."""
-    model = read_onnx(model_path)
-    name = _data_input_name(model)
-    value = next(v for v in model.graph.input if v.name == name)
-    return [d.dim_param or (d.dim_value if d.dim_value > 0 else "N")
-            for d in value.type.tensor_type.shape.dim]
+    from host.model.loader import data_input_spec
+
+    return data_input_spec(read_onnx(model_path))[0]

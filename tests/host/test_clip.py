@@ -290,28 +290,15 @@ def test_the_clips_constants_are_not_weights_of_the_model(tmp_path):
         [t.name for t in load_model(resolve_model("digits_cnn")).tensors]
 
 
-def _as_float16(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The model in float16: weights, data input and output (as torch's ``.half()`` export)."""
-    half = onnx.ModelProto()
-    half.CopyFrom(model)
-    for i, tensor in enumerate(half.graph.initializer):
-        if tensor.data_type == TensorProto.FLOAT:
-            half.graph.initializer[i].CopyFrom(numpy_helper.from_array(
-                numpy_helper.to_array(tensor).astype(np.float16), tensor.name))
-    for value in (*half.graph.input, *half.graph.output):
-        value.type.tensor_type.elem_type = TensorProto.FLOAT16
-    del half.graph.value_info[:]
-    return half
-
-
 def test_a_float16_model_is_profiled_clipped_and_tuned_in_float16(tmp_path):
     # the data reaches the model in its input type; the clip compares as float32 (what
     # onnxruntime's CPU provider computes a float16 graph in) and writes float16 zeros
     from host.data import DataSpec
     from host.mitigation.tune import ClipSettings, TuneSettings, clip_model
+    from tests.host.activations.helpers import as_float16
 
     path = tmp_path / "half.onnx"
-    onnx.save(_as_float16(onnx.load(resolve_model("digits_mlp"))), path)
+    onnx.save(as_float16(onnx.load(resolve_model("digits_mlp"))), path)
     settings = ClipSettings(DataSpec("digits", None, None), profile_samples=200)
     result = clip_model(path, tmp_path / "clipped.onnx", settings)
     clipped = onnx.load(tmp_path / "clipped.onnx")

@@ -101,4 +101,5 @@ def as_float16(model: onnx.ModelProto) -> onnx.ModelProto:
                 numpy_helper.to_array(tensor).astype(np.float16), tensor.name))
     for value in (*half.graph.input, *half.graph.output):
         value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    del half.graph.value_info[:]
     return half
